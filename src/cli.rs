@@ -1,0 +1,80 @@
+//! The `canopy` command line (DOMAIN.md, "The command line").
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::DatabaseArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "canopy",
+    version,
+    about = "GraphQL backend for customer portals that manage families of accounts"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `serve`, the default command.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Print the GraphQL schema (SDL); `schema.graphql` must equal it.
+    Schema,
+    /// Create a staff login; the password is read from standard input.
+    CreateStaff(CreateStaffArgs),
+    /// Seed a few demo families with invoices and print their logins.
+    SeedDemo(DatabaseArgs),
+    /// Seed bulk data for benchmarks.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, env = "CANOPY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Do not seed demo data into an empty database on start.
+    #[arg(long, env = "CANOPY_NO_DEMO")]
+    pub no_demo: bool,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "CANOPY_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateStaffArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Login name of the new staff user.
+    #[arg(long)]
+    pub login: String,
+    /// Read the password from standard input (the only way, so it stays out of shell history).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    /// Email address of the staff user.
+    #[arg(long, default_value = "staff@canopy.invalid")]
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Number of main accounts.
+    #[arg(long, default_value_t = 100)]
+    pub mains: u32,
+    /// Secondaries per main account.
+    #[arg(long, default_value_t = 5)]
+    pub secondaries: u32,
+    /// Invoices per account.
+    #[arg(long, default_value_t = 3)]
+    pub invoices: u32,
+}

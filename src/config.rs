@@ -1,0 +1,100 @@
+//! Typed configuration from flags and the environment. Secrets are wrapped so they never
+//! print in logs or debug output.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::crypto::PasswordParams;
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://...`. Default: `canopy.db` here.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://canopy.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// Server secret that derives enrollment tokens. Default: generated once and kept in
+    /// the data folder (development only).
+    #[arg(long, env = "CANOPY_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Folder for the generated development secret.
+    #[arg(long, env = "CANOPY_DATA_DIR", default_value = ".")]
+    pub data_dir: PathBuf,
+}
+
+/// A secret value: shows as `[redacted]`.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Everything the running server needs besides its database connection.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub secret: Secret,
+    pub password_params: PasswordParams,
+    /// How long a session lives without use.
+    pub session_idle: chrono::Duration,
+    /// How long a session lives at most.
+    pub session_max: chrono::Duration,
+}
+
+impl Settings {
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            secret,
+            password_params: PasswordParams::default(),
+            session_idle: chrono::Duration::days(7),
+            session_max: chrono::Duration::days(30),
+        }
+    }
+}
+
+const SECRET_FILE: &str = "canopy-secret.key";
+
+/// The server secret: `CANOPY_SECRET`, else a development secret kept in the data folder.
+pub fn load_secret(args: &DatabaseArgs) -> anyhow::Result<Secret> {
+    if let Some(secret) = &args.secret {
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "CANOPY_SECRET must be at least 32 characters"
+        );
+        return Ok(Secret::new(secret.as_bytes().to_vec()));
+    }
+    let path = args.data_dir.join(SECRET_FILE);
+    load_or_create_dev_secret(&path)
+}
+
+fn load_or_create_dev_secret(path: &Path) -> anyhow::Result<Secret> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let bytes = engine.decode(text.trim())?;
+        tracing::warn!(path = %path.display(), "CANOPY_SECRET is not set: using the development secret from this file. Set CANOPY_SECRET in production.");
+        return Ok(Secret::new(bytes));
+    }
+    let bytes: [u8; 32] = rand::random();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, engine.encode(bytes))?;
+    tracing::warn!(path = %path.display(), "CANOPY_SECRET is not set: GENERATED A DEVELOPMENT SECRET and saved it to this file. Set CANOPY_SECRET in production.");
+    Ok(Secret::new(bytes.to_vec()))
+}

@@ -1,0 +1,227 @@
+//! Secrets: password hashes (argon2id), enrollment tokens (HMAC-SHA256, never stored),
+//! session and invitation tokens (random, stored only as SHA-256).
+
+use std::sync::{Arc, LazyLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use crate::config::Secret;
+use crate::error::{AppError, AppResult};
+
+/// argon2id cost. The default is OWASP's recommendation (m = 19 MiB, t = 2, p = 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordParams {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl PasswordParams {
+    fn argon2(&self) -> AppResult<Argon2<'static>> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(AppError::internal)?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+}
+
+/// Hashing is CPU-bound and memory-hungry: it runs on the blocking pool, and at most one
+/// hash per core runs at once, so a storm of logins queues instead of starving the server.
+static HASHING_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    Arc::new(Semaphore::new(cores))
+});
+
+async fn on_hashing_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> AppResult<T> {
+    let _slot = HASHING_SLOTS
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(AppError::internal)?;
+    Ok(tokio::task::spawn_blocking(work).await?)
+}
+
+pub async fn hash_password(password: String, params: PasswordParams) -> AppResult<String> {
+    on_hashing_pool(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        params
+            .argon2()?
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(AppError::internal)
+    })
+    .await?
+}
+
+/// What a password check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Wrong,
+    Right,
+    /// Right, but hashed with older parameters: store a fresh hash.
+    RightNeedsRehash,
+}
+
+/// Checks a password against a stored hash. With `None` (an unknown login) it checks
+/// against a dummy hash of the same cost, so both cases take the same time.
+pub async fn verify_password(
+    password: String,
+    stored: Option<String>,
+    params: PasswordParams,
+) -> AppResult<PasswordCheck> {
+    let known = stored.is_some();
+    let stored = match stored {
+        Some(hash) => hash,
+        None => dummy_hash(params).await?,
+    };
+    on_hashing_pool(move || {
+        let Ok(parsed) = PasswordHash::new(&stored) else {
+            return PasswordCheck::Wrong;
+        };
+        let Ok(argon2) = params.argon2() else {
+            return PasswordCheck::Wrong;
+        };
+        if argon2
+            .verify_password(password.as_bytes(), &parsed)
+            .is_err()
+            || !known
+        {
+            return PasswordCheck::Wrong;
+        }
+        let current = Params::try_from(&parsed)
+            .ok()
+            .map(|p| (p.m_cost(), p.t_cost(), p.p_cost()));
+        if parsed.algorithm != argon2::ARGON2ID_IDENT
+            || current != Some((params.memory_kib, params.iterations, params.parallelism))
+        {
+            PasswordCheck::RightNeedsRehash
+        } else {
+            PasswordCheck::Right
+        }
+    })
+    .await
+}
+
+static DUMMY_HASH: tokio::sync::OnceCell<(PasswordParams, String)> =
+    tokio::sync::OnceCell::const_new();
+
+async fn dummy_hash(params: PasswordParams) -> AppResult<String> {
+    let (made_with, hash) = DUMMY_HASH
+        .get_or_try_init(|| async {
+            let hash = hash_password("canopy-dummy-password-for-timing".to_owned(), params).await?;
+            Ok::<_, AppError>((params, hash))
+        })
+        .await?;
+    if *made_with == params {
+        Ok(hash.clone())
+    } else {
+        hash_password("canopy-dummy-password-for-timing".to_owned(), params).await
+    }
+}
+
+/// Hex SHA-256, the stored form of session and invitation tokens.
+pub fn sha256_hex(value: &str) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(value.as_bytes()))
+}
+
+/// A fresh random bearer token: 32 random bytes, URL-safe base64.
+pub fn new_random_token(prefix: &str) -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{prefix}{}", data_encoding::BASE64URL_NOPAD.encode(&bytes))
+}
+
+/// Length of an enrollment token in bytes before encoding: 15 bytes are 120 bits, 24
+/// base32 characters, printed as six groups of four.
+const ENROLLMENT_TOKEN_BYTES: usize = 15;
+
+/// The current enrollment token of an account: HMAC-SHA256(secret, "enroll:{id}:{version}"),
+/// truncated to 120 bits, in grouped base32 (no 0/1/8/9 confusion: RFC 4648 alphabet).
+pub fn enrollment_token(secret: &Secret, account_id: i64, token_version: i32) -> String {
+    let raw = enrollment_token_bytes(secret, account_id, token_version);
+    let text = data_encoding::BASE32_NOPAD.encode(&raw);
+    text.as_bytes()
+        .chunks(4)
+        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn enrollment_token_bytes(
+    secret: &Secret,
+    account_id: i64,
+    token_version: i32,
+) -> [u8; ENROLLMENT_TOKEN_BYTES] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    };
+    mac.update(format!("enroll:{account_id}:{token_version}").as_bytes());
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; ENROLLMENT_TOKEN_BYTES];
+    out.copy_from_slice(&full[..ENROLLMENT_TOKEN_BYTES]);
+    out
+}
+
+/// Checks a typed enrollment token in constant time. Case, spaces and dashes are ignored,
+/// as people type them from paper.
+pub fn enrollment_token_matches(
+    secret: &Secret,
+    account_id: i64,
+    token_version: i32,
+    typed: &str,
+) -> bool {
+    let cleaned: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let Ok(decoded) = data_encoding::BASE32_NOPAD.decode(cleaned.as_bytes()) else {
+        return false;
+    };
+    let expected = enrollment_token_bytes(secret, account_id, token_version);
+    decoded.len() == expected.len() && bool::from(decoded.ct_eq(&expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Secret {
+        Secret::new(b"0123456789abcdef0123456789abcdef".to_vec())
+    }
+
+    #[test]
+    fn enrollment_token_is_grouped_and_checks_back() {
+        let token = enrollment_token(&secret(), 42, 1);
+        assert_eq!(token.len(), 24 + 5);
+        assert!(enrollment_token_matches(&secret(), 42, 1, &token));
+        assert!(enrollment_token_matches(
+            &secret(),
+            42,
+            1,
+            &token.to_lowercase().replace('-', " ")
+        ));
+        assert!(!enrollment_token_matches(&secret(), 42, 2, &token));
+        assert!(!enrollment_token_matches(&secret(), 43, 1, &token));
+        assert!(!enrollment_token_matches(&secret(), 42, 1, "not a token"));
+    }
+}

@@ -1,0 +1,47 @@
+//! Connecting to SQLite or PostgreSQL and bringing the schema up to date.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+/// Opens a pool for `url` and applies pending migrations.
+pub async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(url).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        // SQLite serialises writers anyway; one connection makes every transaction
+        // exclusive, so read-then-write transactions never fail with SQLITE_BUSY, and an
+        // in-memory database is one database rather than one per connection.
+        options.max_connections(1).min_connections(1);
+    } else {
+        let size = std::env::var("CANOPY_DB_POOL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16);
+        options.max_connections(size).min_connections(1);
+    }
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await?;
+        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
+    }
+    Ok(db)
+}
+
+/// True when the database answers a trivial query.
+pub async fn is_ready(db: &DatabaseConnection) -> bool {
+    tokio::time::timeout(Duration::from_secs(2), db.execute_unprepared("SELECT 1"))
+        .await
+        .map(|r| r.is_ok())
+        .unwrap_or(false)
+}

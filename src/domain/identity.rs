@@ -1,0 +1,465 @@
+//! Logins and sessions: enrollment, sign-in and sign-out, staff creation.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, Set, TransactionTrait,
+};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::crypto::{self, PasswordCheck};
+use crate::domain::accounts::{bump_token_version, lock_account, validate_email};
+use crate::domain::audit::AuditEntry;
+use crate::domain::lockout;
+use crate::entity::enums::AccountStatus;
+use crate::entity::{account, session, user};
+use crate::error::{AppError, AppResult, UserError, UserErrorCode, unique_violation_as};
+
+/// A new session: the bearer token (shown once) and its user.
+pub struct SignedIn {
+    pub token: String,
+    pub user: user::Model,
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+const DENIED_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "password123",
+    "123456789012",
+    "qwertyuiopas",
+    "letmein12345",
+    "iloveyou1234",
+    "welcome12345",
+    "adminadmin12",
+    "changeme1234",
+    "passwordpassword",
+    "000000000000",
+    "111111111111",
+];
+
+/// The password rule, said in full in the error so people know what to type.
+pub fn check_password_rule(password: &str, login_name: &str) -> AppResult<()> {
+    let chars = password.chars().count();
+    let lowered = password.to_lowercase();
+    let weak = chars < MIN_PASSWORD_CHARS
+        || chars > 256
+        || DENIED_PASSWORDS.contains(&lowered.as_str())
+        || lowered == login_name.to_lowercase()
+        || password
+            .chars()
+            .all(|c| c == password.chars().next().unwrap_or(c));
+    if weak {
+        return Err(AppError::User(
+            UserError::new(
+                UserErrorCode::WeakPassword,
+                format!(
+                    "passwords need {MIN_PASSWORD_CHARS} to 256 characters, must differ from the login name and must not be a common password"
+                ),
+            )
+            .at("password"),
+        ));
+    }
+    Ok(())
+}
+
+/// Login names: 3 to 64 characters of letters, digits and `. _ - @`; unique ignoring case.
+pub fn check_login_name(login_name: &str) -> AppResult<String> {
+    let name = login_name.trim();
+    let ok = (3..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if !ok {
+        return Err(AppError::User(
+            UserError::new(
+                UserErrorCode::InvalidInput,
+                "login names have 3 to 64 letters, digits or . _ - @",
+            )
+            .at("loginName"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub fn login_key(login_name: &str) -> String {
+    login_name.trim().to_lowercase()
+}
+
+pub struct EnrollInput {
+    pub customer_number: String,
+    pub enrollment_token: String,
+    pub login_name: String,
+    pub password: String,
+    pub email: String,
+}
+
+fn invalid_proof() -> AppError {
+    AppError::User(UserError::new(
+        UserErrorCode::InvalidProof,
+        "the customer number and enrollment token do not match",
+    ))
+}
+
+/// Checks an enrollment-token proof, counting the attempt first. Unknown customer numbers
+/// and wrong tokens answer alike.
+pub async fn verify_token_proof(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    client: &str,
+    customer_number: &str,
+    token: &str,
+) -> AppResult<account::Model> {
+    let number = customer_number.trim();
+    let attempt = lockout::begin_attempt(db, &format!("customer:{number}"), client).await?;
+    let account = account::Entity::find()
+        .filter(account::Column::CustomerNumber.eq(number))
+        .one(db)
+        .await?;
+    // Check against a made-up account when there is none, so both cases cost the same.
+    let (id, version) = account
+        .as_ref()
+        .map(|a| (a.id, a.token_version))
+        .unwrap_or((-1, 0));
+    let matches = crypto::enrollment_token_matches(&settings.secret, id, version, token);
+    match account {
+        Some(account) if matches => {
+            attempt.succeeded(db).await?;
+            Ok(account)
+        }
+        _ => {
+            attempt.failed("enrollment_token");
+            Err(invalid_proof())
+        }
+    }
+}
+
+pub async fn enroll(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    client: &str,
+    input: EnrollInput,
+) -> AppResult<SignedIn> {
+    let login_name = check_login_name(&input.login_name)?;
+    check_password_rule(&input.password, &login_name)?;
+    let email = validate_email(&input.email, "email")?;
+    let proven = verify_token_proof(
+        db,
+        settings,
+        client,
+        &input.customer_number,
+        &input.enrollment_token,
+    )
+    .await?;
+    // Hash before the transaction: it is slow and needs no database.
+    let password_hash = crypto::hash_password(input.password, settings.password_params).await?;
+
+    let txn = db.begin().await?;
+    let account = lock_account(&txn, proven.id)
+        .await?
+        .ok_or_else(invalid_proof)?;
+    if account.token_version != proven.token_version {
+        // Someone enrolled or linked with this token meanwhile: it is spent.
+        return Err(invalid_proof());
+    }
+    let reactivating = account.status == AccountStatus::Deactivated;
+    if !reactivating && has_logins(&txn, account.id).await? {
+        return Err(AppError::user(
+            UserErrorCode::AlreadyAttached,
+            "this account is already enrolled; sign in with its login, or ask its owner for an invitation",
+        ));
+    }
+    let user = insert_user(
+        &txn,
+        &login_name,
+        &email,
+        password_hash,
+        false,
+        Some(account.id),
+    )
+    .await?;
+    let mut account = bump_token_version(&txn, account).await?;
+    if reactivating {
+        let mut active: account::ActiveModel = account.into();
+        active.status = Set(AccountStatus::Active);
+        account = active.update(&txn).await?;
+    }
+    AuditEntry::new(Some(user.id), "account.enrolled", "Account", account.id)
+        .family(Some(account.parent_id.unwrap_or(account.id)))
+        .after(json!({"loginName": user.login_name, "reactivated": reactivating}))
+        .record(&txn)
+        .await?;
+    let token = open_session(&txn, settings, user.id).await?;
+    txn.commit().await?;
+    Ok(SignedIn { token, user })
+}
+
+async fn has_logins(db: &impl ConnectionTrait, account_id: i64) -> AppResult<bool> {
+    Ok(user::Entity::find()
+        .filter(user::Column::HomeAccountId.eq(account_id))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+pub async fn insert_user(
+    txn: &DatabaseTransaction,
+    login_name: &str,
+    email: &str,
+    password_hash: String,
+    is_staff: bool,
+    home_account_id: Option<i64>,
+) -> AppResult<user::Model> {
+    let now = chrono::Utc::now();
+    let row = user::ActiveModel {
+        login_name: Set(login_name.to_owned()),
+        login_key: Set(login_key(login_name)),
+        email: Set(email.to_owned()),
+        password_hash: Set(password_hash),
+        is_staff: Set(is_staff),
+        home_account_id: Set(home_account_id),
+        notifications_enabled: Set(true),
+        created_at: Set(now),
+        password_changed_at: Set(now),
+        ..Default::default()
+    };
+    // Checked first for a clear answer; the unique index settles races.
+    if user::Entity::find()
+        .filter(user::Column::LoginKey.eq(login_key(login_name)))
+        .one(txn)
+        .await?
+        .is_some()
+    {
+        return Err(login_taken());
+    }
+    let savepoint = txn.begin().await?;
+    match row.insert(&savepoint).await {
+        Ok(user) => {
+            savepoint.commit().await?;
+            Ok(user)
+        }
+        Err(err) => Err(unique_violation_as(
+            err,
+            UserError::new(UserErrorCode::DuplicateName, "that login name is taken")
+                .at("loginName"),
+        )),
+    }
+}
+
+fn login_taken() -> AppError {
+    AppError::User(
+        UserError::new(UserErrorCode::DuplicateName, "that login name is taken").at("loginName"),
+    )
+}
+
+fn wrong_login() -> AppError {
+    AppError::user(UserErrorCode::InvalidProof, "wrong login name or password")
+}
+
+/// Checks a login name and password, counting the attempt first. Unknown logins and
+/// wrong passwords answer alike and take the same time. Used by `login` and by
+/// `linkAccount`'s credentials proof.
+pub async fn verify_credentials(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    client: &str,
+    login_name: &str,
+    password: &str,
+) -> AppResult<user::Model> {
+    let key = login_key(login_name);
+    let attempt = lockout::begin_attempt(db, &format!("login:{key}"), client).await?;
+    let found = user::Entity::find()
+        .filter(user::Column::LoginKey.eq(key))
+        .one(db)
+        .await?;
+    let check = crypto::verify_password(
+        password.to_owned(),
+        found.as_ref().map(|u| u.password_hash.clone()),
+        settings.password_params,
+    )
+    .await?;
+    let Some(user) = found.filter(|_| check != PasswordCheck::Wrong) else {
+        attempt.failed("password");
+        return Err(wrong_login());
+    };
+    attempt.succeeded(db).await?;
+    if check == PasswordCheck::RightNeedsRehash {
+        let fresh = crypto::hash_password(password.to_owned(), settings.password_params).await?;
+        let mut active: user::ActiveModel = user.clone().into();
+        active.password_hash = Set(fresh);
+        active.update(db).await?;
+    }
+    Ok(user)
+}
+
+/// Refuses logins whose home account is deactivated ("removed").
+pub async fn ensure_may_sign_in(db: &impl ConnectionTrait, user: &user::Model) -> AppResult<()> {
+    if let Some(home) = user.home_account_id {
+        let active = account::Entity::find_by_id(home)
+            .filter(account::Column::Status.eq(AccountStatus::Active))
+            .one(db)
+            .await?
+            .is_some();
+        if !active {
+            return Err(AppError::user(
+                UserErrorCode::NotActive,
+                "this login's account is deactivated",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn login(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    client: &str,
+    login_name: &str,
+    password: &str,
+) -> AppResult<SignedIn> {
+    let user = verify_credentials(db, settings, client, login_name, password).await?;
+    ensure_may_sign_in(db, &user).await?;
+    let txn = db.begin().await?;
+    let token = open_session(&txn, settings, user.id).await?;
+    AuditEntry::new(Some(user.id), "user.signed_in", "User", user.id)
+        .record(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(SignedIn { token, user })
+}
+
+pub async fn open_session(
+    txn: &impl ConnectionTrait,
+    settings: &Settings,
+    user_id: i64,
+) -> AppResult<String> {
+    let token = crypto::new_random_token("cnp_");
+    let now = chrono::Utc::now();
+    session::ActiveModel {
+        user_id: Set(user_id),
+        token_hash: Set(crypto::sha256_hex(&token)),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(now + settings.session_idle),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(token)
+}
+
+pub async fn logout(db: &DatabaseConnection, session_id: i64, user_id: i64) -> AppResult<()> {
+    let txn = db.begin().await?;
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .filter(session::Column::Id.eq(session_id))
+        .exec(&txn)
+        .await?;
+    AuditEntry::new(Some(user_id), "user.signed_out", "User", user_id)
+        .record(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Revokes every live session of the logins of an account (deactivation, password change).
+pub async fn revoke_sessions_of_account(
+    txn: &impl ConnectionTrait,
+    account_id: i64,
+) -> AppResult<()> {
+    let users = sea_orm::sea_query::Query::select()
+        .column(user::Column::Id)
+        .from(user::Entity)
+        .and_where(user::Column::HomeAccountId.eq(account_id))
+        .to_owned();
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .filter(session::Column::UserId.in_subquery(users))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The session and user behind a bearer token, if it is live. Renews the session's idle
+/// expiry at most once a minute, so reads do not turn into writes on every request.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    token: &str,
+) -> AppResult<Option<(session::Model, user::Model)>> {
+    let now = chrono::Utc::now();
+    let Some((session, Some(user))) = session::Entity::find()
+        .filter(session::Column::TokenHash.eq(crypto::sha256_hex(token)))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .find_also_related(user::Entity)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if now - session.last_seen_at > chrono::Duration::minutes(1) {
+        let hard_end = session.created_at + settings.session_max;
+        let expires_at = (now + settings.session_idle).min(hard_end);
+        session::Entity::update_many()
+            .col_expr(
+                session::Column::LastSeenAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .col_expr(
+                session::Column::ExpiresAt,
+                sea_orm::sea_query::Expr::value(expires_at),
+            )
+            .filter(session::Column::Id.eq(session.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(Some((session, user)))
+}
+
+/// `canopy create-staff`: a staff login.
+pub async fn create_staff(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    login_name: &str,
+    password: String,
+    email: &str,
+) -> AppResult<user::Model> {
+    let login_name = check_login_name(login_name)?;
+    check_password_rule(&password, &login_name)?;
+    let email = validate_email(email, "email")?;
+    let hash = crypto::hash_password(password, settings.password_params).await?;
+    let txn = db.begin().await?;
+    let user = insert_user(&txn, &login_name, &email, hash, true, None).await?;
+    AuditEntry::new(None, "user.staff_created", "User", user.id)
+        .after(json!({"loginName": user.login_name}))
+        .record(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+pub async fn find_by_login(
+    db: &impl ConnectionTrait,
+    login_name: &str,
+) -> AppResult<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::LoginKey.eq(login_key(login_name)))
+        .one(db)
+        .await?)
+}
+
+pub async fn user_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> {
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::internal(format!("user {id} vanished")))
+}

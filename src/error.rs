@@ -1,0 +1,184 @@
+//! The one error type of the server.
+//!
+//! Services return `Result<T, AppError>`. A refusal the user can fix is `AppError::User`;
+//! the GraphQL layer turns it into the payload's `userErrors`. Everything else becomes a
+//! GraphQL error with a stable `extensions.code`. Internal faults keep their detail in the
+//! log and show the client only a generic message and a request id.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_graphql::{ErrorExtensions, SimpleObject};
+use sea_orm::{DbErr, SqlErr};
+
+/// Why a user's request was refused, in terms they can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum UserErrorCode {
+    /// An input value is malformed or out of range.
+    InvalidInput,
+    /// The object does not exist or is not visible to you.
+    NotFound,
+    /// The enrollment token or credentials do not prove control of that account.
+    InvalidProof,
+    /// Too many failed proofs for this target: try again later.
+    Locked,
+    /// The account already belongs to a family: detach it first.
+    AlreadyAttached,
+    /// The account is a main account (it has secondaries) and cannot be attached.
+    IsMain,
+    /// The account you attach to is itself a secondary and cannot have secondaries.
+    TargetIsSecondary,
+    /// An account cannot be attached to itself.
+    SelfAttach,
+    /// The account is deactivated, or the invoice is void.
+    NotActive,
+    /// The name is already taken.
+    DuplicateName,
+    /// The Default Group cannot be deleted or changed that way.
+    DefaultGroup,
+    /// The invoice is already paid.
+    AlreadyPaid,
+    /// The invoice is part of a collective invoice and is paid through it.
+    InCollectiveInvoice,
+    /// The invoices are in different currencies.
+    CurrencyMismatch,
+    /// There are no open invoices to consolidate for that period.
+    NothingToConsolidate,
+    /// The password does not meet the password rule.
+    WeakPassword,
+    /// The account's parent changed since you looked (see `expectedParentId`).
+    StaleParent,
+    /// The idempotency key was already used for a different request.
+    IdempotencyKeyReused,
+    /// You lack the permission this change needs.
+    NotPermitted,
+}
+
+/// A refusal the user can fix, returned in a mutation payload's `userErrors`.
+#[derive(Debug, Clone, PartialEq, Eq, SimpleObject)]
+pub struct UserError {
+    /// A stable machine-readable code.
+    pub code: UserErrorCode,
+    /// A human-readable explanation, safe to show.
+    pub message: String,
+    /// The path of the input field at fault, e.g. `["input", "password"]`; empty if none.
+    pub field: Vec<String>,
+}
+
+impl UserError {
+    pub fn new(code: UserErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: Vec::new(),
+        }
+    }
+
+    /// Names the input field at fault (below `input`).
+    pub fn at(mut self, field: &str) -> Self {
+        self.field = vec!["input".to_owned(), field.to_owned()];
+        self
+    }
+}
+
+/// Deliberately not `Display`: async-graphql would turn any `Display` error into a
+/// client message by itself, skipping the masking and codes below.
+#[derive(Debug, Clone)]
+pub enum AppError {
+    /// A refusal for the mutation payload.
+    User(UserError),
+    Unauthenticated,
+    Forbidden,
+    RateLimited {
+        retry_after: Duration,
+    },
+    InvalidInput(String),
+    /// Anything unexpected. The text is logged, never shown.
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn user(code: UserErrorCode, message: impl Into<String>) -> Self {
+        Self::User(UserError::new(code, message))
+    }
+
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
+    }
+
+    /// The text a client may see. Internal details never appear here.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::User(e) => e.message.clone(),
+            AppError::Unauthenticated => "sign in first".to_owned(),
+            AppError::Forbidden => "you are not allowed to do that".to_owned(),
+            AppError::RateLimited { .. } => "too many requests; retry later".to_owned(),
+            AppError::InvalidInput(message) => message.clone(),
+            AppError::Internal(_) => "internal error".to_owned(),
+        }
+    }
+
+    /// The stable `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            // A refusal only reaches `errors` where a field has no payload to carry it.
+            AppError::User(_) | AppError::InvalidInput(_) => "GRAPHQL_VALIDATION_FAILED",
+            AppError::Unauthenticated => "UNAUTHENTICATED",
+            AppError::Forbidden => "FORBIDDEN",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        AppError::Internal(format!("database: {err}"))
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        AppError::Internal(format!("blocking task: {err}"))
+    }
+}
+
+/// Maps a unique-constraint violation to a user error; anything else stays internal.
+pub fn unique_violation_as(err: DbErr, user_error: UserError) -> AppError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::User(user_error),
+        _ => AppError::from(err),
+    }
+}
+
+impl ErrorExtensions for AppError {
+    fn extend(&self) -> async_graphql::Error {
+        let message = match self {
+            AppError::Internal(detail) => {
+                let request_id = crate::http::current_request_id();
+                tracing::error!(request_id = %request_id, %detail, "internal error");
+                format!("internal error (request id {request_id})")
+            }
+            other => other.public_message(),
+        };
+        let code = self.code();
+        let retry_after = match self {
+            AppError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
+        async_graphql::Error::new(message).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(secs) = retry_after {
+                ext.set("retryAfter", secs);
+            }
+        })
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        err.extend()
+    }
+}

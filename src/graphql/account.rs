@@ -1,0 +1,242 @@
+//! The `Account` type and account queries.
+
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::crypto;
+use crate::domain::access::Permission;
+use crate::domain::accounts::{AccountRole, role_of};
+use crate::entity::account;
+use crate::entity::enums::{AccountStatus, BillingMode, InvoiceStatus};
+use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
+use crate::graphql::context::ContextExt;
+use crate::graphql::group::Group;
+use crate::graphql::ids::{self, NodeType};
+use crate::graphql::invoice::Invoice;
+use crate::graphql::loaders::{
+    AccountKey, GroupKey, InvoicesPage, OpenBalanceKey, ProductKey, SecondariesPage,
+    SecondaryCountKey,
+};
+use crate::graphql::product::Product;
+use crate::graphql::scalars::{Cents, Money};
+
+/// A customer account: a main account, a secondary of one, or standalone.
+pub struct Account(pub account::Model);
+
+/// Settings the account's local team (and the family) manage.
+#[derive(SimpleObject)]
+pub struct AccountSettings {
+    /// E.164 number calls are forwarded to, or null when forwarding is off.
+    pub call_forwarding_to: Option<String>,
+    /// Invoices are not printed and posted.
+    pub paperless_billing: bool,
+    /// The account's users get an email when an invoice is issued.
+    pub ebill_notifications: bool,
+}
+
+#[Object]
+impl Account {
+    /// The global id.
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeType::Account, self.0.id)
+    }
+
+    /// The customer number printed on invoices.
+    async fn customer_number(&self) -> &str {
+        &self.0.customer_number
+    }
+
+    /// The account holder's name.
+    async fn holder_name(&self) -> &str {
+        &self.0.holder_name
+    }
+
+    /// The name the family gave this account ("Shared Mail"), if any.
+    async fn friendly_name(&self) -> Option<&str> {
+        self.0.friendly_name.as_deref()
+    }
+
+    /// MAIN, SECONDARY or STANDALONE, derived from the hierarchy.
+    async fn role(&self, ctx: &Context<'_>) -> Result<AccountRole> {
+        if self.0.parent_id.is_some() {
+            return Ok(AccountRole::Secondary);
+        }
+        let count = ctx
+            .loader()?
+            .load_one(SecondaryCountKey(self.0.id))
+            .await?
+            .unwrap_or(0);
+        Ok(role_of(&self.0, count))
+    }
+
+    /// Whether the account's portal access is live.
+    async fn status(&self) -> AccountStatus {
+        self.0.status
+    }
+
+    /// The product the account is for.
+    async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>> {
+        Ok(ctx
+            .loader()?
+            .load_one(ProductKey(self.0.product_id))
+            .await?
+            .map(Product))
+    }
+
+    /// INDIVIDUAL, or COLLECTIVE when billed through the main's collective invoice.
+    async fn billing_mode(&self) -> BillingMode {
+        self.0.billing_mode
+    }
+
+    /// The main account, for a secondary you may see the main of; otherwise null.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        let Some(parent_id) = self.0.parent_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loader()?
+            .load_one(AccountKey(parent_id))
+            .await?
+            .map(Account))
+    }
+
+    /// The secondaries of a main account that you may see, oldest first.
+    async fn secondaries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
+    ) -> Result<IdConnection<Account>> {
+        let first = page_size(first)?;
+        let after_id = decode_cursor::<i64>(after.as_deref())?;
+        let page = SecondariesPage {
+            parent_id: self.0.id,
+            after: after_id.unwrap_or(0),
+            first,
+        };
+        let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
+        Ok(connection_from_rows(
+            rows,
+            first,
+            after_id.is_some(),
+            |a| a.id,
+            Account,
+        ))
+    }
+
+    /// The family group this account is in, if any and if you may see it.
+    async fn group(&self, ctx: &Context<'_>) -> Result<Option<Group>> {
+        let Some(group_id) = self.0.group_id else {
+            return Ok(None);
+        };
+        Ok(ctx.loader()?.load_one(GroupKey(group_id)).await?.map(Group))
+    }
+
+    /// What is owed on open invoices, one entry per currency (empty without VIEW_INVOICES).
+    async fn open_balance(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
+        if !ctx
+            .viewer()?
+            .rights_on(&self.0)
+            .has(Permission::ViewInvoices)
+        {
+            return Ok(Vec::new());
+        }
+        let balances = ctx
+            .loader()?
+            .load_one(OpenBalanceKey(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(balances
+            .into_iter()
+            .map(|(currency, cents)| Money {
+                amount_cents: Cents(cents),
+                currency,
+            })
+            .collect())
+    }
+
+    /// The account's invoices, newest first (empty without VIEW_INVOICES).
+    async fn invoices(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
+        #[graphql(desc = "Only invoices in this status.")] status: Option<InvoiceStatus>,
+    ) -> Result<IdConnection<Invoice>> {
+        let first = page_size(first)?;
+        let after_id = decode_cursor::<i64>(after.as_deref())?;
+        if !ctx
+            .viewer()?
+            .rights_on(&self.0)
+            .has(Permission::ViewInvoices)
+        {
+            return Ok(connection_from_rows(
+                Vec::new(),
+                first,
+                false,
+                |i: &crate::entity::invoice::Model| i.id,
+                Invoice,
+            ));
+        }
+        let page = InvoicesPage {
+            account_id: self.0.id,
+            status,
+            before_id: after_id.unwrap_or(i64::MAX),
+            first,
+        };
+        let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
+        Ok(connection_from_rows(
+            rows,
+            first,
+            after_id.is_some(),
+            |i| i.id,
+            Invoice,
+        ))
+    }
+
+    /// The account's settings (null without MANAGE_SETTINGS).
+    async fn settings(&self, ctx: &Context<'_>) -> Result<Option<AccountSettings>> {
+        if !ctx
+            .viewer()?
+            .rights_on(&self.0)
+            .has(Permission::ManageSettings)
+        {
+            return Ok(None);
+        }
+        Ok(Some(AccountSettings {
+            call_forwarding_to: self.0.call_forwarding_to.clone(),
+            paperless_billing: self.0.paperless_billing,
+            ebill_notifications: self.0.ebill_notifications,
+        }))
+    }
+
+    /// When the account was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The current enrollment token, as printed on the account's invoices. Staff only;
+    /// null for everyone else.
+    async fn enrollment_token(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        if !ctx.viewer()?.is_staff() {
+            return Ok(None);
+        }
+        Ok(Some(crypto::enrollment_token(
+            &ctx.settings()?.secret,
+            self.0.id,
+            self.0.token_version,
+        )))
+    }
+}
+
+/// Looks up an account the viewer may see by global id.
+pub async fn account_by_global_id(ctx: &Context<'_>, id: &ID) -> Result<Option<Account>> {
+    let Some(number) = ids::decode_as(id, NodeType::Account) else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .loader()?
+        .load_one(AccountKey(number))
+        .await?
+        .map(Account))
+}

@@ -1,0 +1,94 @@
+//! Per-request data and typed getters, so resolvers never unwrap context lookups.
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::domain::access::Viewer;
+use crate::error::{AppError, AppResult};
+use crate::events::EventBus;
+use crate::graphql::loaders::Batch;
+
+/// Shared by all requests: attached to the schema when the server starts.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub events: EventBus,
+}
+
+/// Who is asking, built by the HTTP handler for each request.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub viewer: Option<Arc<Viewer>>,
+    pub session_id: Option<i64>,
+    /// The client address, for lockouts and rate limits.
+    pub client: String,
+    pub loader: Arc<DataLoader<Batch, HashMapCache>>,
+}
+
+impl RequestContext {
+    pub fn new(
+        state: &AppState,
+        viewer: Option<Viewer>,
+        session_id: Option<i64>,
+        client: String,
+    ) -> Self {
+        let viewer = viewer.map(Arc::new);
+        let batch = Batch {
+            db: state.db.clone(),
+            viewer: viewer.clone(),
+            settings: state.settings.clone(),
+        };
+        let loader = DataLoader::with_cache(batch, tokio::spawn, HashMapCache::default());
+        Self {
+            viewer,
+            session_id,
+            client,
+            loader: Arc::new(loader),
+        }
+    }
+}
+
+pub trait ContextExt {
+    fn state(&self) -> AppResult<&AppState>;
+    fn request(&self) -> AppResult<&RequestContext>;
+    fn db(&self) -> AppResult<&DatabaseConnection> {
+        Ok(&self.state()?.db)
+    }
+    fn settings(&self) -> AppResult<&Settings> {
+        Ok(&self.state()?.settings)
+    }
+    fn loader(&self) -> AppResult<&DataLoader<Batch, HashMapCache>> {
+        Ok(&self.request()?.loader)
+    }
+    /// The signed-in viewer, or UNAUTHENTICATED.
+    fn viewer(&self) -> AppResult<&Viewer> {
+        self.request()?
+            .viewer
+            .as_deref()
+            .ok_or(AppError::Unauthenticated)
+    }
+    fn maybe_viewer(&self) -> Option<&Viewer> {
+        self.request().ok().and_then(|r| r.viewer.as_deref())
+    }
+    fn client(&self) -> &str {
+        self.request()
+            .map(|r| r.client.as_str())
+            .unwrap_or("unknown")
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> AppResult<&AppState> {
+        self.data::<AppState>()
+            .map_err(|_| AppError::internal("AppState missing from schema data"))
+    }
+    fn request(&self) -> AppResult<&RequestContext> {
+        self.data::<RequestContext>()
+            .map_err(|_| AppError::internal("RequestContext missing from request data"))
+    }
+}

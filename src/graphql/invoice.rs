@@ -1,0 +1,174 @@
+//! The `Invoice` and `CollectiveInvoice` types.
+
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::entity::enums::{CollectiveInvoiceStatus, InvoiceStatus};
+use crate::entity::{collective_invoice, invoice};
+use crate::graphql::account::Account;
+use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
+use crate::graphql::context::ContextExt;
+use crate::graphql::ids::{self, NodeType};
+use crate::graphql::loaders::{
+    AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey,
+};
+use crate::graphql::scalars::Cents;
+
+/// An invoice of one account.
+pub struct Invoice(pub invoice::Model);
+
+/// One line of an invoice.
+#[derive(SimpleObject)]
+pub struct InvoiceLine {
+    /// What was billed.
+    pub description: String,
+    /// How many units.
+    pub quantity: i64,
+    /// Price of one unit in minor units.
+    pub unit_cents: Cents,
+    /// `quantity × unitCents`.
+    pub amount_cents: Cents,
+}
+
+#[Object]
+impl Invoice {
+    /// The global id.
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeType::Invoice, self.0.id)
+    }
+    /// The invoice number printed on it.
+    async fn number(&self) -> &str {
+        &self.0.number
+    }
+    /// The account billed.
+    async fn account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        Ok(ctx
+            .loader()?
+            .load_one(AccountKey(self.0.account_id))
+            .await?
+            .map(Account))
+    }
+    /// OPEN, PAID or VOID.
+    async fn status(&self) -> InvoiceStatus {
+        self.0.status
+    }
+    /// ISO 4217 currency of every amount on the invoice.
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    /// The sum of the lines, in minor units.
+    async fn total_cents(&self) -> Cents {
+        Cents(self.0.total_cents)
+    }
+    /// When the invoice was issued.
+    async fn issued_at(&self) -> DateTime<Utc> {
+        self.0.issued_at
+    }
+    /// The day payment is due.
+    async fn due_at(&self) -> NaiveDate {
+        self.0.due_at
+    }
+    /// The invoice's lines, in order.
+    async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<InvoiceLine>> {
+        let lines = ctx
+            .loader()?
+            .load_one(InvoiceLinesKey(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(lines
+            .into_iter()
+            .map(|l| InvoiceLine {
+                description: l.description,
+                quantity: l.quantity,
+                unit_cents: Cents(l.unit_cents),
+                amount_cents: Cents(l.amount_cents),
+            })
+            .collect())
+    }
+    /// The collective invoice this invoice was consolidated into, if any.
+    async fn collective_invoice(&self, ctx: &Context<'_>) -> Result<Option<CollectiveInvoice>> {
+        let Some(id) = self.0.collective_invoice_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loader()?
+            .load_one(CollectiveInvoiceKey(id))
+            .await?
+            .map(CollectiveInvoice))
+    }
+    /// Where to download the PDF; null until downloads are offered.
+    async fn pdf_url(&self) -> Option<String> {
+        None
+    }
+    /// Where to download the CSV; null until downloads are offered.
+    async fn csv_url(&self) -> Option<String> {
+        None
+    }
+}
+
+/// One invoice for a main account's family over a period, consolidating the open
+/// invoices of the main and of its COLLECTIVE secondaries in one currency.
+pub struct CollectiveInvoice(pub collective_invoice::Model);
+
+#[Object]
+impl CollectiveInvoice {
+    /// The global id.
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeType::CollectiveInvoice, self.0.id)
+    }
+    /// The number printed on it.
+    async fn number(&self) -> &str {
+        &self.0.number
+    }
+    /// The main account billed.
+    async fn main_account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        Ok(ctx
+            .loader()?
+            .load_one(AccountKey(self.0.main_account_id))
+            .await?
+            .map(Account))
+    }
+    /// First day of the period.
+    async fn period_start(&self) -> NaiveDate {
+        self.0.period_start
+    }
+    /// Last day of the period.
+    async fn period_end(&self) -> NaiveDate {
+        self.0.period_end
+    }
+    /// ISO 4217 currency of the collective invoice and all its members.
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    /// The sum of its member invoices, in minor units.
+    async fn total_cents(&self) -> Cents {
+        Cents(self.0.total_cents)
+    }
+    /// OPEN or PAID.
+    async fn status(&self) -> CollectiveInvoiceStatus {
+        self.0.status
+    }
+    /// The member invoices.
+    async fn invoices(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
+    ) -> Result<IdConnection<Invoice>> {
+        let first = page_size(first)?;
+        let after_id = decode_cursor::<i64>(after.as_deref())?;
+        let page = CollectiveMembersPage {
+            collective_invoice_id: self.0.id,
+            after: after_id.unwrap_or(0),
+            first,
+        };
+        let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
+        Ok(connection_from_rows(
+            rows,
+            first,
+            after_id.is_some(),
+            |i| i.id,
+            Invoice,
+        ))
+    }
+}

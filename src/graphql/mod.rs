@@ -1,0 +1,49 @@
+//! The GraphQL schema: roots merged from one module per domain type.
+
+pub mod account;
+pub mod admin;
+pub mod connection;
+pub mod context;
+pub mod group;
+pub mod ids;
+pub mod invoice;
+pub mod loaders;
+pub mod node;
+pub mod payload;
+pub mod product;
+pub mod scalars;
+pub mod subscription;
+pub mod user;
+
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
+
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(user::UserQuery, node::NodeQuery, product::ProductQuery);
+
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    user::UserMutation,
+    group::GroupMutation,
+    admin::AdminMutation,
+);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
+
+/// The schema with its limits and no data attached (the server adds its state; `canopy
+/// schema` prints the SDL from this).
+pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, subscription::SubscriptionRoot> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        subscription::SubscriptionRoot,
+    )
+    .limit_depth(12)
+    .limit_complexity(5_000)
+    .limit_recursive_depth(32)
+    .limit_directives(50)
+}
+
+/// The SDL that `schema.graphql` must equal.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}

@@ -1,0 +1,144 @@
+//! The Relay `Node` interface and lookups by id or customer number. Anything the viewer
+//! may not see answers null, exactly like a missing id.
+
+use async_graphql::{Context, ID, Interface, Object, Result};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::entity::account;
+use crate::error::AppError;
+use crate::graphql::account::{Account, account_by_global_id};
+use crate::graphql::context::ContextExt;
+use crate::graphql::group::Group;
+use crate::graphql::ids::{self, NodeType};
+use crate::graphql::invoice::{CollectiveInvoice, Invoice};
+use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, GroupKey, InvoiceKey, UserKey};
+use crate::graphql::user::User;
+
+/// An object with a global id.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "The global id."))]
+pub enum Node {
+    Account(Account),
+    User(User),
+    Group(Group),
+    Invoice(Invoice),
+    CollectiveInvoice(CollectiveInvoice),
+}
+
+async fn load_node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
+    let Some((node_type, number)) = ids::decode_any(id) else {
+        return Ok(None);
+    };
+    let loader = ctx.loader()?;
+    Ok(match node_type {
+        NodeType::Account => loader
+            .load_one(AccountKey(number))
+            .await?
+            .map(|a| Node::Account(Account(a))),
+        NodeType::User => loader
+            .load_one(UserKey(number))
+            .await?
+            .map(|u| Node::User(User(u))),
+        NodeType::Group => loader
+            .load_one(GroupKey(number))
+            .await?
+            .map(|g| Node::Group(Group(g))),
+        NodeType::Invoice => loader
+            .load_one(InvoiceKey(number))
+            .await?
+            .map(|i| Node::Invoice(Invoice(i))),
+        NodeType::CollectiveInvoice => loader
+            .load_one(CollectiveInvoiceKey(number))
+            .await?
+            .map(|c| Node::CollectiveInvoice(CollectiveInvoice(c))),
+        _ => None,
+    })
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Any object by global id; null when it does not exist or you may not see it.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        ctx.viewer()?;
+        load_node(ctx, &id).await
+    }
+
+    /// Several objects by global id, in order; null where one is missing or hidden.
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(max_items = 100))] ids: Vec<ID>,
+    ) -> Result<Vec<Option<Node>>> {
+        ctx.viewer()?;
+        let mut out = Vec::with_capacity(ids.len());
+        // The loader batches these lookups into one statement per type.
+        let lookups = ids.iter().map(|id| load_node(ctx, id));
+        for node in futures_util::future::join_all(lookups).await {
+            out.push(node?);
+        }
+        Ok(out)
+    }
+
+    /// An account by global id or by customer number (give exactly one).
+    async fn account(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        customer_number: Option<String>,
+    ) -> Result<Option<Account>> {
+        ctx.viewer()?;
+        match (id, customer_number) {
+            (Some(id), None) => account_by_global_id(ctx, &id).await,
+            (None, Some(number)) => {
+                let found = account::Entity::find()
+                    .filter(account::Column::CustomerNumber.eq(number.trim()))
+                    .one(ctx.db()?)
+                    .await
+                    .map_err(AppError::from)?;
+                let Some(found) = found else { return Ok(None) };
+                Ok(ctx
+                    .loader()?
+                    .load_one(AccountKey(found.id))
+                    .await?
+                    .map(Account))
+            }
+            _ => Err(AppError::InvalidInput(
+                "give exactly one of `id` and `customerNumber`".into(),
+            )
+            .into()),
+        }
+    }
+
+    /// An invoice by global id; null when missing or not yours to view.
+    async fn invoice(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Invoice>> {
+        ctx.viewer()?;
+        let Some(number) = ids::decode_as(&id, NodeType::Invoice) else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loader()?
+            .load_one(InvoiceKey(number))
+            .await?
+            .map(Invoice))
+    }
+
+    /// A collective invoice by global id; null when missing or not yours to view.
+    async fn collective_invoice(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<CollectiveInvoice>> {
+        ctx.viewer()?;
+        let Some(number) = ids::decode_as(&id, NodeType::CollectiveInvoice) else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loader()?
+            .load_one(CollectiveInvoiceKey(number))
+            .await?
+            .map(CollectiveInvoice))
+    }
+}

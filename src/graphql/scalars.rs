@@ -1,0 +1,36 @@
+//! Custom scalars: `Cents` (64-bit minor units, sent as a JSON number) and `Money`.
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value};
+
+/// An amount in minor units of a currency (cents). A 64-bit integer sent as a JSON
+/// number, because GraphQL's `Int` stops at 2^31.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cents(pub i64);
+
+#[Scalar(name = "Cents")]
+impl ScalarType for Cents {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::Number(n) => match n.as_i64() {
+                Some(v) => Ok(Cents(v)),
+                None => Err(InputValueError::custom(
+                    "Cents must be a whole number of minor units within 64 bits",
+                )),
+            },
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Number(self.0.into())
+    }
+}
+
+/// An amount together with its ISO 4217 currency.
+#[derive(Debug, Clone, PartialEq, Eq, SimpleObject)]
+pub struct Money {
+    /// The amount in minor units.
+    pub amount_cents: Cents,
+    /// The ISO 4217 currency code, e.g. `EUR`.
+    pub currency: String,
+}

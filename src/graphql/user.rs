@@ -1,0 +1,257 @@
+//! The `User` type, the viewer, and sign-in mutations.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::domain::access::Viewer;
+use crate::domain::groups as group_service;
+use crate::domain::identity::{self, EnrollInput as EnrollCommand, SignedIn};
+use crate::entity::{account, group, user};
+use crate::error::{AppError, AppResult, UserError};
+use crate::graphql::account::Account;
+use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
+use crate::graphql::context::ContextExt;
+use crate::graphql::group::Group;
+use crate::graphql::ids::{self, NodeType};
+use crate::graphql::loaders::AccountKey;
+use crate::graphql::payload::into_payload;
+
+/// A login of the portal.
+pub struct User(pub user::Model);
+
+#[Object]
+impl User {
+    /// The global id.
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeType::User, self.0.id)
+    }
+    /// The login name.
+    async fn login_name(&self) -> &str {
+        &self.0.login_name
+    }
+    /// Where mail for this user goes.
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    /// True for staff, who run the admin tools.
+    async fn is_staff(&self) -> bool {
+        self.0.is_staff
+    }
+    /// The account this login was enrolled for (its user owns it), if any.
+    async fn home_account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        let Some(id) = self.0.home_account_id else {
+            return Ok(None);
+        };
+        Ok(ctx.loader()?.load_one(AccountKey(id)).await?.map(Account))
+    }
+    /// Every account this user may see, by id.
+    async fn accounts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
+    ) -> Result<IdConnection<Account>> {
+        let first = page_size(first)?;
+        let after_id = decode_cursor::<i64>(after.as_deref())?;
+        let viewer = ctx.viewer()?;
+        let subject: Arc<Viewer> = if viewer.user.id == self.0.id {
+            Arc::new(viewer.clone())
+        } else {
+            Arc::new(Viewer::load(ctx.db()?, self.0.clone()).await?)
+        };
+        let rows = account::Entity::find()
+            .filter(subject.visible_accounts())
+            .filter(account::Column::Id.gt(after_id.unwrap_or(0)))
+            .order_by_asc(account::Column::Id)
+            .limit(first + 1)
+            .all(ctx.db()?)
+            .await
+            .map_err(AppError::from)?;
+        Ok(connection_from_rows(
+            rows,
+            first,
+            after_id.is_some(),
+            |a| a.id,
+            Account,
+        ))
+    }
+    /// The groups this user is a member of, across families.
+    async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Group>> {
+        let viewer = ctx.viewer()?;
+        if viewer.user.id != self.0.id && !viewer.is_staff() {
+            return Ok(Vec::new());
+        }
+        let groups = group::Entity::find()
+            .filter(
+                group::Column::Id.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(crate::entity::group_member::Column::GroupId)
+                        .from(crate::entity::group_member::Entity)
+                        .and_where(crate::entity::group_member::Column::UserId.eq(self.0.id))
+                        .to_owned(),
+                ),
+            )
+            .order_by_asc(group::Column::Id)
+            .all(ctx.db()?)
+            .await
+            .map_err(AppError::from)?;
+        Ok(groups.into_iter().map(Group).collect())
+    }
+}
+
+/// Input of `enroll`.
+#[derive(InputObject)]
+pub struct EnrollInput {
+    /// The customer number from an invoice.
+    pub customer_number: String,
+    /// The enrollment token printed on the same invoice.
+    pub enrollment_token: String,
+    /// The new login name (3 to 64 letters, digits or `. _ - @`).
+    pub login_name: String,
+    /// The new password (at least 12 characters, not a common one).
+    #[graphql(secret)]
+    pub password: String,
+    /// Where mail for the new login goes.
+    pub email: String,
+}
+
+/// Input of `login`.
+#[derive(InputObject)]
+pub struct LoginInput {
+    /// The login name (case does not matter).
+    pub login_name: String,
+    /// The password.
+    #[graphql(secret)]
+    pub password: String,
+}
+
+/// Input of `acceptInvitation`.
+#[derive(InputObject)]
+pub struct AcceptInvitationInput {
+    /// The code from the invitation mail.
+    #[graphql(secret)]
+    pub invitation_token: String,
+    /// A new login name, or the name of a login you already have.
+    pub login_name: String,
+    /// A new password, or that login's password.
+    #[graphql(secret)]
+    pub password: String,
+}
+
+/// A fresh session.
+#[derive(SimpleObject)]
+pub struct SessionPayload {
+    /// The bearer token: send it as `Authorization: Bearer <token>`. Shown only once.
+    pub token: Option<String>,
+    /// The signed-in user.
+    pub user: Option<User>,
+    /// Why signing in was refused, if it was.
+    pub user_errors: Vec<UserError>,
+}
+
+fn session_payload(outcome: AppResult<SignedIn>) -> Result<SessionPayload> {
+    into_payload(outcome, |signed_in, user_errors| {
+        let (token, user) = match signed_in {
+            Some(s) => (Some(s.token), Some(User(s.user))),
+            None => (None, None),
+        };
+        SessionPayload {
+            token,
+            user,
+            user_errors,
+        }
+    })
+}
+
+/// Result of `logout`.
+#[derive(SimpleObject)]
+pub struct LogoutPayload {
+    /// True when the session was ended.
+    pub ok: bool,
+    /// Always empty; present for symmetry with other payloads.
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The signed-in user; null when not signed in.
+    async fn viewer(&self, ctx: &Context<'_>) -> Option<User> {
+        ctx.maybe_viewer().map(|v| User(v.user.clone()))
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Enrolls an account: its customer number and enrollment token prove control; a new
+    /// login is created that owns the account. The token is spent.
+    async fn enroll(&self, ctx: &Context<'_>, input: EnrollInput) -> Result<SessionPayload> {
+        let outcome = async {
+            let command = EnrollCommand {
+                customer_number: input.customer_number,
+                enrollment_token: input.enrollment_token,
+                login_name: input.login_name,
+                password: input.password,
+                email: input.email,
+            };
+            identity::enroll(ctx.db()?, ctx.settings()?, ctx.client(), command).await
+        }
+        .await;
+        session_payload(outcome)
+    }
+
+    /// Signs in with a login name and password.
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<SessionPayload> {
+        let outcome = async {
+            identity::login(
+                ctx.db()?,
+                ctx.settings()?,
+                ctx.client(),
+                &input.login_name,
+                &input.password,
+            )
+            .await
+        }
+        .await;
+        session_payload(outcome)
+    }
+
+    /// Ends the current session; its token stops working at once.
+    async fn logout(&self, ctx: &Context<'_>) -> Result<LogoutPayload> {
+        let viewer = ctx.viewer()?;
+        let session_id = ctx.request()?.session_id.ok_or(AppError::Unauthenticated)?;
+        identity::logout(ctx.db()?, session_id, viewer.user.id).await?;
+        Ok(LogoutPayload {
+            ok: true,
+            user_errors: Vec::new(),
+        })
+    }
+
+    /// Accepts an invitation, creating a login or adding an existing one to the groups.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: AcceptInvitationInput,
+    ) -> Result<SessionPayload> {
+        let outcome = async {
+            group_service::accept_invitation(
+                ctx.db()?,
+                ctx.settings()?,
+                ctx.client(),
+                &input.invitation_token,
+                &input.login_name,
+                &input.password,
+            )
+            .await
+        }
+        .await;
+        session_payload(outcome)
+    }
+}

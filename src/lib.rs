@@ -1,0 +1,42 @@
+//! Canopy: the GraphQL backend of a customer portal where one login manages a family of
+//! accounts. `app()` builds the whole HTTP service, so tests drive it without a socket.
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod seed;
+
+use std::sync::Arc;
+
+use axum::Router;
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::events::EventBus;
+use crate::graphql::context::AppState;
+
+/// Everything a running server holds.
+pub fn state(db: DatabaseConnection, settings: Settings) -> AppState {
+    AppState {
+        db,
+        settings: Arc::new(settings),
+        events: EventBus::new(),
+    }
+}
+
+/// The HTTP service over a ready database.
+pub fn app(state: AppState) -> Router {
+    let schema = graphql::schema_builder().data(state.clone()).finish();
+    http::router(state, schema)
+}
+
+/// Background work of a serving process (event relay between processes, outbox delivery).
+pub fn spawn_background(_state: &AppState) {}

@@ -1,0 +1,157 @@
+//! The `canopy` binary: parse the command line and hand over to the library.
+
+use std::io::Read;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use canopy::cli::{Cli, Command, ServeArgs};
+use canopy::config::{DatabaseArgs, Settings, load_secret};
+
+fn init_logging(format: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open(database: &DatabaseArgs) -> anyhow::Result<(sea_orm::DatabaseConnection, Settings)> {
+    let db = canopy::db::connect_and_migrate(&database.database_url)
+        .await
+        .context("cannot open the database (check DATABASE_URL)")?;
+    canopy::seed::ensure_default_products(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let settings = Settings::new(load_secret(database)?);
+    Ok((db, settings))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Some(Command::Serve(args)) => args.log_format.clone(),
+        _ => cli.serve.log_format.clone(),
+    };
+    init_logging(&log_format);
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(database)) => {
+            canopy::db::connect_and_migrate(&database.database_url).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Some(Command::Schema) => {
+            print!("{}", canopy::graphql::sdl());
+            Ok(())
+        }
+        Some(Command::CreateStaff(args)) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let (db, settings) = open(&args.database).await?;
+            let user = canopy::domain::identity::create_staff(
+                &db,
+                &settings,
+                &args.login,
+                password,
+                &args.email,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            println!("staff login {} created", user.login_name);
+            Ok(())
+        }
+        Some(Command::SeedDemo(database)) => {
+            let (db, settings) = open(&database).await?;
+            let logins = canopy::seed::seed_demo(&db, &settings)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            for login in logins {
+                println!(
+                    "{:<28} {:<18} {}",
+                    login.login_name, login.password, login.what
+                );
+            }
+            Ok(())
+        }
+        Some(Command::Seed(args)) => {
+            let (db, _) = open(&args.database).await?;
+            let started = std::time::Instant::now();
+            let report = canopy::seed::seed_bulk(&db, args.mains, args.secondaries, args.invoices)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            println!("{report} in {:.1} s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (db, settings) = open(&args.database).await?;
+    if !args.no_demo
+        && canopy::seed::is_empty(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+    {
+        let logins = canopy::seed::seed_demo(&db, &settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        tracing::info!(
+            "empty database: seeded demo data; demo logins (password {}):",
+            canopy::seed::DEMO_PASSWORD
+        );
+        for login in logins {
+            tracing::info!("  {:<24} {}", login.login_name, login.what);
+        }
+    }
+    let state = canopy::state(db, settings);
+    canopy::spawn_background(&state);
+    let app = canopy::app(state);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(
+        "Canopy listening: GraphiQL on http://{}/",
+        listener.local_addr()?
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received: draining in-flight requests");
+}
