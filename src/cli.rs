@@ -5,11 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::DatabaseArgs;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "canopy",
-    version,
-    about = "GraphQL backend for customer portals that manage families of accounts"
-)]
+#[command(name = "canopy", version, about = "GraphQL backend for customer portals that manage families of accounts")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -11,11 +11,7 @@ use crate::crypto::PasswordParams;
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://...`. Default: `canopy.db` here.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://canopy.db?mode=rwc"
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://canopy.db?mode=rwc")]
     pub database_url: String,
     /// Server secret that derives enrollment tokens. Default: generated once and kept in
     /// the data folder (development only).
@@ -54,6 +50,9 @@ pub struct Settings {
     pub session_idle: chrono::Duration,
     /// How long a session lives at most.
     pub session_max: chrono::Duration,
+    /// How long a DataLoader gathers keys before it runs its batch. Longer waits make
+    /// bigger batches on slow machines; every level of a tree query waits this once.
+    pub loader_delay: std::time::Duration,
 }
 
 impl Settings {
@@ -63,6 +62,9 @@ impl Settings {
             password_params: PasswordParams::default(),
             session_idle: chrono::Duration::days(7),
             session_max: chrono::Duration::days(30),
+            loader_delay: std::time::Duration::from_millis(
+                std::env::var("CANOPY_LOADER_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2),
+            ),
         }
     }
 }
@@ -72,10 +74,7 @@ const SECRET_FILE: &str = "canopy-secret.key";
 /// The server secret: `CANOPY_SECRET`, else a development secret kept in the data folder.
 pub fn load_secret(args: &DatabaseArgs) -> anyhow::Result<Secret> {
     if let Some(secret) = &args.secret {
-        anyhow::ensure!(
-            secret.len() >= 32,
-            "CANOPY_SECRET must be at least 32 characters"
-        );
+        anyhow::ensure!(secret.len() >= 32, "CANOPY_SECRET must be at least 32 characters");
         return Ok(Secret::new(secret.as_bytes().to_vec()));
     }
     let path = args.data_dir.join(SECRET_FILE);

@@ -23,18 +23,14 @@ pub struct PasswordParams {
 
 impl Default for PasswordParams {
     fn default() -> Self {
-        Self {
-            memory_kib: 19 * 1024,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
     }
 }
 
 impl PasswordParams {
     fn argon2(&self) -> AppResult<Argon2<'static>> {
-        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(AppError::internal)?;
+        let params =
+            Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(AppError::internal)?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 }
@@ -42,20 +38,12 @@ impl PasswordParams {
 /// Hashing is CPU-bound and memory-hungry: it runs on the blocking pool, and at most one
 /// hash per core runs at once, so a storm of logins queues instead of starving the server.
 static HASHING_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     Arc::new(Semaphore::new(cores))
 });
 
-async fn on_hashing_pool<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> AppResult<T> {
-    let _slot = HASHING_SLOTS
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(AppError::internal)?;
+async fn on_hashing_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    let _slot = HASHING_SLOTS.clone().acquire_owned().await.map_err(AppError::internal)?;
     Ok(tokio::task::spawn_blocking(work).await?)
 }
 
@@ -99,16 +87,10 @@ pub async fn verify_password(
         let Ok(argon2) = params.argon2() else {
             return PasswordCheck::Wrong;
         };
-        if argon2
-            .verify_password(password.as_bytes(), &parsed)
-            .is_err()
-            || !known
-        {
+        if argon2.verify_password(password.as_bytes(), &parsed).is_err() || !known {
             return PasswordCheck::Wrong;
         }
-        let current = Params::try_from(&parsed)
-            .ok()
-            .map(|p| (p.m_cost(), p.t_cost(), p.p_cost()));
+        let current = Params::try_from(&parsed).ok().map(|p| (p.m_cost(), p.t_cost(), p.p_cost()));
         if parsed.algorithm != argon2::ARGON2ID_IDENT
             || current != Some((params.memory_kib, params.iterations, params.parallelism))
         {
@@ -120,8 +102,7 @@ pub async fn verify_password(
     .await
 }
 
-static DUMMY_HASH: tokio::sync::OnceCell<(PasswordParams, String)> =
-    tokio::sync::OnceCell::const_new();
+static DUMMY_HASH: tokio::sync::OnceCell<(PasswordParams, String)> = tokio::sync::OnceCell::const_new();
 
 async fn dummy_hash(params: PasswordParams) -> AppResult<String> {
     let (made_with, hash) = DUMMY_HASH
@@ -157,18 +138,10 @@ const ENROLLMENT_TOKEN_BYTES: usize = 15;
 pub fn enrollment_token(secret: &Secret, account_id: i64, token_version: i32) -> String {
     let raw = enrollment_token_bytes(secret, account_id, token_version);
     let text = data_encoding::BASE32_NOPAD.encode(&raw);
-    text.as_bytes()
-        .chunks(4)
-        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
-        .collect::<Vec<_>>()
-        .join("-")
+    text.as_bytes().chunks(4).map(|chunk| String::from_utf8_lossy(chunk).into_owned()).collect::<Vec<_>>().join("-")
 }
 
-fn enrollment_token_bytes(
-    secret: &Secret,
-    account_id: i64,
-    token_version: i32,
-) -> [u8; ENROLLMENT_TOKEN_BYTES] {
+fn enrollment_token_bytes(secret: &Secret, account_id: i64, token_version: i32) -> [u8; ENROLLMENT_TOKEN_BYTES] {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose()) {
         Ok(mac) => mac,
@@ -183,17 +156,9 @@ fn enrollment_token_bytes(
 
 /// Checks a typed enrollment token in constant time. Case, spaces and dashes are ignored,
 /// as people type them from paper.
-pub fn enrollment_token_matches(
-    secret: &Secret,
-    account_id: i64,
-    token_version: i32,
-    typed: &str,
-) -> bool {
-    let cleaned: String = typed
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+pub fn enrollment_token_matches(secret: &Secret, account_id: i64, token_version: i32, typed: &str) -> bool {
+    let cleaned: String =
+        typed.chars().filter(|c| !c.is_whitespace() && *c != '-').map(|c| c.to_ascii_uppercase()).collect();
     let Ok(decoded) = data_encoding::BASE32_NOPAD.decode(cleaned.as_bytes()) else {
         return false;
     };
@@ -214,12 +179,7 @@ mod tests {
         let token = enrollment_token(&secret(), 42, 1);
         assert_eq!(token.len(), 24 + 5);
         assert!(enrollment_token_matches(&secret(), 42, 1, &token));
-        assert!(enrollment_token_matches(
-            &secret(),
-            42,
-            1,
-            &token.to_lowercase().replace('-', " ")
-        ));
+        assert!(enrollment_token_matches(&secret(), 42, 1, &token.to_lowercase().replace('-', " ")));
         assert!(!enrollment_token_matches(&secret(), 42, 2, &token));
         assert!(!enrollment_token_matches(&secret(), 43, 1, &token));
         assert!(!enrollment_token_matches(&secret(), 42, 1, "not a token"));

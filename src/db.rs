@@ -14,20 +14,14 @@ pub async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseConnection
 
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10));
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
         // SQLite serialises writers anyway; one connection makes every transaction
         // exclusive, so read-then-write transactions never fail with SQLITE_BUSY, and an
         // in-memory database is one database rather than one per connection.
         options.max_connections(1).min_connections(1);
     } else {
-        let size = std::env::var("CANOPY_DB_POOL")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(16);
+        let size = std::env::var("CANOPY_DB_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
         options.max_connections(size).min_connections(1);
     }
     let db = Database::connect(options).await?;

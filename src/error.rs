@@ -67,11 +67,7 @@ pub struct UserError {
 
 impl UserError {
     pub fn new(code: UserErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            field: Vec::new(),
-        }
+        Self { code, message: message.into(), field: Vec::new() }
     }
 
     /// Names the input field at fault (below `input`).

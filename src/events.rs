@@ -23,15 +23,8 @@ pub enum TreeChangeKind {
 /// One event, small enough for a NOTIFY payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
-    TreeChanged {
-        kind: TreeChangeKind,
-        main_account_id: i64,
-        account_id: i64,
-    },
-    InvoiceIssued {
-        invoice_id: i64,
-        account_id: i64,
-    },
+    TreeChanged { kind: TreeChangeKind, main_account_id: i64, account_id: i64 },
+    InvoiceIssued { invoice_id: i64, account_id: i64 },
 }
 
 #[derive(Clone)]

@@ -25,11 +25,7 @@ use crate::graphql::context::AppState;
 
 /// Everything a running server holds.
 pub fn state(db: DatabaseConnection, settings: Settings) -> AppState {
-    AppState {
-        db,
-        settings: Arc::new(settings),
-        events: EventBus::new(),
-    }
+    AppState { db, settings: Arc::new(settings), events: EventBus::new() }
 }
 
 /// The HTTP service over a ready database.

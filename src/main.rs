@@ -11,11 +11,8 @@ use canopy::cli::{Cli, Command, ServeArgs};
 use canopy::config::{DatabaseArgs, Settings, load_secret};
 
 fn init_logging(format: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -27,9 +24,7 @@ async fn open(database: &DatabaseArgs) -> anyhow::Result<(sea_orm::DatabaseConne
     let db = canopy::db::connect_and_migrate(&database.database_url)
         .await
         .context("cannot open the database (check DATABASE_URL)")?;
-    canopy::seed::ensure_default_products(&db)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    canopy::seed::ensure_default_products(&db).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let settings = Settings::new(load_secret(database)?);
     Ok((db, settings))
 }
@@ -59,28 +54,17 @@ async fn main() -> anyhow::Result<()> {
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             let (db, settings) = open(&args.database).await?;
-            let user = canopy::domain::identity::create_staff(
-                &db,
-                &settings,
-                &args.login,
-                password,
-                &args.email,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            let user = canopy::domain::identity::create_staff(&db, &settings, &args.login, password, &args.email)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.public_message()))?;
             println!("staff login {} created", user.login_name);
             Ok(())
         }
         Some(Command::SeedDemo(database)) => {
             let (db, settings) = open(&database).await?;
-            let logins = canopy::seed::seed_demo(&db, &settings)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let logins = canopy::seed::seed_demo(&db, &settings).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             for login in logins {
-                println!(
-                    "{:<28} {:<18} {}",
-                    login.login_name, login.password, login.what
-                );
+                println!("{:<28} {:<18} {}", login.login_name, login.password, login.what);
             }
             Ok(())
         }
@@ -98,18 +82,9 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (db, settings) = open(&args.database).await?;
-    if !args.no_demo
-        && canopy::seed::is_empty(&db)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?
-    {
-        let logins = canopy::seed::seed_demo(&db, &settings)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        tracing::info!(
-            "empty database: seeded demo data; demo logins (password {}):",
-            canopy::seed::DEMO_PASSWORD
-        );
+    if !args.no_demo && canopy::seed::is_empty(&db).await.map_err(|e| anyhow::anyhow!("{e:?}"))? {
+        let logins = canopy::seed::seed_demo(&db, &settings).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        tracing::info!("empty database: seeded demo data; demo logins (password {}):", canopy::seed::DEMO_PASSWORD);
         for login in logins {
             tracing::info!("  {:<24} {}", login.login_name, login.what);
         }
@@ -120,16 +95,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!(
-        "Canopy listening: GraphiQL on http://{}/",
-        listener.local_addr()?
-    );
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    tracing::info!("Canopy listening: GraphiQL on http://{}/", listener.local_addr()?);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -1,8 +1,6 @@
 //! Data that is not schema: the default product catalogue, demo families, bulk data.
 
-use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, TransactionTrait};
 use serde_json::json;
 
 use crate::config::Settings;
@@ -52,12 +50,7 @@ pub async fn ensure_default_products(db: &DatabaseConnection) -> AppResult<()> {
                 {"code": "mailboxes", "name": "Mailboxes", "choices": ["1", "5", "25"], "required": true}
             ]),
         ),
-        (
-            "SHARED_MAIL",
-            "Shared mail",
-            "A shared mailbox for a team",
-            json!([]),
-        ),
+        ("SHARED_MAIL", "Shared mail", "A shared mailbox for a team", json!([])),
     ];
     for (code, name, description, options) in catalogue {
         product::ActiveModel {
@@ -92,27 +85,13 @@ pub async fn is_empty(db: &DatabaseConnection) -> AppResult<bool> {
 /// a standalone account, and staff.
 pub async fn seed_demo(db: &DatabaseConnection, settings: &Settings) -> AppResult<Vec<DemoLogin>> {
     ensure_default_products(db).await?;
-    let mobile = product_by_code(db, "MOBILE")
-        .await?
-        .ok_or_else(|| AppError::internal("no MOBILE product"))?;
-    let digital = product_by_code(db, "DIGITAL")
-        .await?
-        .ok_or_else(|| AppError::internal("no DIGITAL product"))?;
+    let mobile = product_by_code(db, "MOBILE").await?.ok_or_else(|| AppError::internal("no MOBILE product"))?;
+    let digital = product_by_code(db, "DIGITAL").await?.ok_or_else(|| AppError::internal("no DIGITAL product"))?;
     let hash = crypto::hash_password(DEMO_PASSWORD.to_owned(), settings.password_params).await?;
     let mut logins = Vec::new();
 
-    if crate::domain::identity::find_by_login(db, "staff")
-        .await?
-        .is_none()
-    {
-        create_staff(
-            db,
-            settings,
-            "staff",
-            DEMO_PASSWORD.to_owned(),
-            "staff@canopy.invalid",
-        )
-        .await?;
+    if crate::domain::identity::find_by_login(db, "staff").await?.is_none() {
+        create_staff(db, settings, "staff", DEMO_PASSWORD.to_owned(), "staff@canopy.invalid").await?;
     }
     logins.push(DemoLogin {
         login_name: "staff".into(),
@@ -122,26 +101,19 @@ pub async fn seed_demo(db: &DatabaseConnection, settings: &Settings) -> AppResul
 
     let txn = db.begin().await?;
     let due = chrono::Utc::now().date_naive() + chrono::Duration::days(14);
-    let new = |holder: &str, product_id: i64, parent_id: Option<i64>, friendly: Option<&str>| {
-        NewAccount {
-            holder_name: holder.to_owned(),
-            contact_email: "billing@example.com".to_owned(),
-            product_id,
-            parent_id,
-            friendly_name: friendly.map(str::to_owned),
-            group_id: None,
-        }
+    let new = |holder: &str, product_id: i64, parent_id: Option<i64>, friendly: Option<&str>| NewAccount {
+        holder_name: holder.to_owned(),
+        contact_email: "billing@example.com".to_owned(),
+        product_id,
+        parent_id,
+        friendly_name: friendly.map(str::to_owned),
+        group_id: None,
     };
     let main = insert_account(&txn, new("Acme Ltd", mobile.id, None, Some("Head office"))).await?;
     let default_group = default_group_of(&txn, main.id).await?;
     let mut secondaries = Vec::new();
-    for (name, product_id) in [
-        ("Shared Mail", digital.id),
-        ("Digital", digital.id),
-        ("Field team phones", mobile.id),
-    ] {
-        let mut acc =
-            insert_account(&txn, new("Acme Ltd", product_id, Some(main.id), Some(name))).await?;
+    for (name, product_id) in [("Shared Mail", digital.id), ("Digital", digital.id), ("Field team phones", mobile.id)] {
+        let mut acc = insert_account(&txn, new("Acme Ltd", product_id, Some(main.id), Some(name))).await?;
         let mut active: account::ActiveModel = acc.clone().into();
         active.group_id = Set(Some(default_group.id));
         acc = active.update(&txn).await?;
@@ -149,46 +121,19 @@ pub async fn seed_demo(db: &DatabaseConnection, settings: &Settings) -> AppResul
     }
     for (i, acc) in std::iter::once(&main).chain(secondaries.iter()).enumerate() {
         let lines = [
-            NewLine {
-                description: "Monthly fee".into(),
-                quantity: 1,
-                unit_cents: 2_990 + i as i64 * 500,
-            },
-            NewLine {
-                description: "Extra usage".into(),
-                quantity: 3,
-                unit_cents: 199,
-            },
+            NewLine { description: "Monthly fee".into(), quantity: 1, unit_cents: 2_990 + i as i64 * 500 },
+            NewLine { description: "Extra usage".into(), quantity: 3, unit_cents: 199 },
         ];
         insert_invoice(&txn, acc, "EUR", due, &lines).await?;
     }
-    insert_user(
-        &txn,
-        "alice",
-        "alice@example.com",
-        hash.clone(),
-        false,
-        Some(main.id),
-    )
-    .await?;
+    insert_user(&txn, "alice", "alice@example.com", hash.clone(), false, Some(main.id)).await?;
     logins.push(DemoLogin {
         login_name: "alice".into(),
         password: DEMO_PASSWORD,
-        what: format!(
-            "owner of main account {} (Acme Ltd) and its 3 secondaries",
-            main.customer_number
-        ),
+        what: format!("owner of main account {} (Acme Ltd) and its 3 secondaries", main.customer_number),
     });
 
-    let carol = insert_user(
-        &txn,
-        "carol",
-        "carol@example.com",
-        hash.clone(),
-        false,
-        None,
-    )
-    .await?;
+    let carol = insert_user(&txn, "carol", "carol@example.com", hash.clone(), false, None).await?;
     group_member::ActiveModel {
         group_id: Set(default_group.id),
         user_id: Set(carol.id),
@@ -203,22 +148,11 @@ pub async fn seed_demo(db: &DatabaseConnection, settings: &Settings) -> AppResul
     });
 
     if let Some(team) = secondaries.first() {
-        insert_user(
-            &txn,
-            "dave",
-            "dave@example.com",
-            hash.clone(),
-            false,
-            Some(team.id),
-        )
-        .await?;
+        insert_user(&txn, "dave", "dave@example.com", hash.clone(), false, Some(team.id)).await?;
         logins.push(DemoLogin {
             login_name: "dave".into(),
             password: DEMO_PASSWORD,
-            what: format!(
-                "local team of secondary {} (Shared Mail)",
-                team.customer_number
-            ),
+            what: format!("local team of secondary {} (Shared Mail)", team.customer_number),
         });
     }
 
@@ -228,11 +162,7 @@ pub async fn seed_demo(db: &DatabaseConnection, settings: &Settings) -> AppResul
         &solo,
         "EUR",
         due,
-        &[NewLine {
-            description: "Monthly fee".into(),
-            quantity: 1,
-            unit_cents: 1_500,
-        }],
+        &[NewLine { description: "Monthly fee".into(), quantity: 1, unit_cents: 1_500 }],
     )
     .await?;
     insert_user(&txn, "bob", "bob@example.com", hash, false, Some(solo.id)).await?;
@@ -254,25 +184,15 @@ pub async fn seed_demo(db: &DatabaseConnection, settings: &Settings) -> AppResul
 
 /// Bulk data for benchmarks: `mains` families of `secondaries` each, `invoices` per
 /// account. Multi-row inserts in large batches.
-pub async fn seed_bulk(
-    db: &DatabaseConnection,
-    mains: u32,
-    secondaries: u32,
-    invoices: u32,
-) -> AppResult<String> {
+pub async fn seed_bulk(db: &DatabaseConnection, mains: u32, secondaries: u32, invoices: u32) -> AppResult<String> {
     use sea_orm::{ConnectionTrait, Statement};
     ensure_default_products(db).await?;
-    let product = product_by_code(db, "MOBILE")
-        .await?
-        .ok_or_else(|| AppError::internal("no MOBILE product"))?;
+    let product = product_by_code(db, "MOBILE").await?.ok_or_else(|| AppError::internal("no MOBILE product"))?;
     let backend = db.get_database_backend();
     let txn = db.begin().await?;
     let start_id: i64 = {
         let row = txn
-            .query_one_raw(Statement::from_string(
-                backend,
-                "SELECT COALESCE(MAX(id), 0) AS m FROM accounts",
-            ))
+            .query_one_raw(Statement::from_string(backend, "SELECT COALESCE(MAX(id), 0) AS m FROM accounts"))
             .await?
             .ok_or_else(|| AppError::internal("no max id"))?;
         row.try_get::<i64>("", "m")?
@@ -347,24 +267,20 @@ pub async fn seed_bulk(
             });
             if batch.len() == 3000 {
                 invoice_count += batch.len() as u64;
-                crate::entity::invoice::Entity::insert_many(std::mem::take(&mut batch))
-                    .exec(&txn)
-                    .await?;
+                crate::entity::invoice::Entity::insert_many(std::mem::take(&mut batch)).exec(&txn).await?;
             }
         }
     }
     if !batch.is_empty() {
         invoice_count += batch.len() as u64;
-        crate::entity::invoice::Entity::insert_many(batch)
-            .exec(&txn)
-            .await?;
+        crate::entity::invoice::Entity::insert_many(batch).exec(&txn).await?;
     }
     if backend == sea_orm::DbBackend::Postgres {
-        txn.execute_unprepared("SELECT setval(pg_get_serial_sequence('accounts', 'id'), (SELECT MAX(id) FROM accounts))").await?;
+        txn.execute_unprepared(
+            "SELECT setval(pg_get_serial_sequence('accounts', 'id'), (SELECT MAX(id) FROM accounts))",
+        )
+        .await?;
     }
     txn.commit().await?;
-    Ok(format!(
-        "seeded {} accounts and {invoice_count} invoices",
-        all_accounts.len()
-    ))
+    Ok(format!("seeded {} accounts and {invoice_count} invoices", all_accounts.len()))
 }

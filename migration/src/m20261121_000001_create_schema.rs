@@ -92,34 +92,15 @@ impl MigrationTrait for Migration {
             .col(boolean("ebill_notifications").default(true))
             .col(timestamp_with_time_zone("created_at"))
             .col(timestamp_with_time_zone("updated_at"))
-            .foreign_key(&mut fk(
-                "accounts",
-                "parent_id",
-                "accounts",
-                ForeignKeyAction::Restrict,
-            ))
-            .foreign_key(&mut fk(
-                "accounts",
-                "product_id",
-                "products",
-                ForeignKeyAction::Restrict,
-            ))
+            .foreign_key(&mut fk("accounts", "parent_id", "accounts", ForeignKeyAction::Restrict))
+            .foreign_key(&mut fk("accounts", "product_id", "products", ForeignKeyAction::Restrict))
             .take();
         if sqlite {
-            accounts.foreign_key(&mut fk(
-                "accounts",
-                "group_id",
-                "groups",
-                ForeignKeyAction::SetNull,
-            ));
+            accounts.foreign_key(&mut fk("accounts", "group_id", "groups", ForeignKeyAction::SetNull));
         }
         manager.create_table(accounts).await?;
-        manager
-            .create_index(index("accounts", "parent", &["parent_id", "id"]))
-            .await?;
-        manager
-            .create_index(index("accounts", "group", &["group_id"]))
-            .await?;
+        manager.create_index(index("accounts", "parent", &["parent_id", "id"])).await?;
+        manager.create_index(index("accounts", "group", &["group_id"])).await?;
 
         manager
             .create_table(
@@ -132,18 +113,11 @@ impl MigrationTrait for Migration {
                     // comma-separated permission names, e.g. "VIEW_INVOICES,PAY_INVOICES"
                     .col(string("permissions"))
                     .col(timestamp_with_time_zone("created_at"))
-                    .foreign_key(&mut fk(
-                        "groups",
-                        "main_account_id",
-                        "accounts",
-                        ForeignKeyAction::Cascade,
-                    ))
+                    .foreign_key(&mut fk("groups", "main_account_id", "accounts", ForeignKeyAction::Cascade))
                     .take(),
             )
             .await?;
-        manager
-            .create_index(unique("groups", "main_name", &["main_account_id", "name"]))
-            .await?;
+        manager.create_index(unique("groups", "main_name", &["main_account_id", "name"])).await?;
         // One Default Group per main account: a partial unique index (both backends know them).
         manager
             .get_connection()
@@ -152,14 +126,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         if !sqlite {
-            manager
-                .create_foreign_key(fk(
-                    "accounts",
-                    "group_id",
-                    "groups",
-                    ForeignKeyAction::SetNull,
-                ))
-                .await?;
+            manager.create_foreign_key(fk("accounts", "group_id", "groups", ForeignKeyAction::SetNull)).await?;
         }
 
         manager
@@ -177,18 +144,11 @@ impl MigrationTrait for Migration {
                     .col(boolean("notifications_enabled").default(true))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone("password_changed_at"))
-                    .foreign_key(&mut fk(
-                        "users",
-                        "home_account_id",
-                        "accounts",
-                        ForeignKeyAction::Restrict,
-                    ))
+                    .foreign_key(&mut fk("users", "home_account_id", "accounts", ForeignKeyAction::Restrict))
                     .take(),
             )
             .await?;
-        manager
-            .create_index(index("users", "home_account", &["home_account_id"]))
-            .await?;
+        manager.create_index(index("users", "home_account", &["home_account_id"])).await?;
 
         manager
             .create_table(
@@ -202,18 +162,11 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone("last_seen_at"))
                     .col(timestamp_with_time_zone("expires_at"))
                     .col(timestamp_with_time_zone_null("revoked_at"))
-                    .foreign_key(&mut fk(
-                        "sessions",
-                        "user_id",
-                        "users",
-                        ForeignKeyAction::Cascade,
-                    ))
+                    .foreign_key(&mut fk("sessions", "user_id", "users", ForeignKeyAction::Cascade))
                     .take(),
             )
             .await?;
-        manager
-            .create_index(index("sessions", "user", &["user_id"]))
-            .await?;
+        manager.create_index(index("sessions", "user", &["user_id"])).await?;
 
         manager
             .create_table(
@@ -223,24 +176,12 @@ impl MigrationTrait for Migration {
                     .col(big_integer("user_id"))
                     .col(timestamp_with_time_zone("created_at"))
                     .primary_key(Index::create().col("group_id").col("user_id"))
-                    .foreign_key(&mut fk(
-                        "group_members",
-                        "group_id",
-                        "groups",
-                        ForeignKeyAction::Cascade,
-                    ))
-                    .foreign_key(&mut fk(
-                        "group_members",
-                        "user_id",
-                        "users",
-                        ForeignKeyAction::Cascade,
-                    ))
+                    .foreign_key(&mut fk("group_members", "group_id", "groups", ForeignKeyAction::Cascade))
+                    .foreign_key(&mut fk("group_members", "user_id", "users", ForeignKeyAction::Cascade))
                     .take(),
             )
             .await?;
-        manager
-            .create_index(index("group_members", "user", &["user_id"]))
-            .await?;
+        manager.create_index(index("group_members", "user", &["user_id"])).await?;
 
         manager
             .create_table(
@@ -257,24 +198,9 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone("expires_at"))
                     .col(timestamp_with_time_zone_null("accepted_at"))
                     .col(big_integer_null("accepted_user_id"))
-                    .foreign_key(&mut fk(
-                        "invitations",
-                        "main_account_id",
-                        "accounts",
-                        ForeignKeyAction::Cascade,
-                    ))
-                    .foreign_key(&mut fk(
-                        "invitations",
-                        "invited_by",
-                        "users",
-                        ForeignKeyAction::Cascade,
-                    ))
-                    .foreign_key(&mut fk(
-                        "invitations",
-                        "accepted_user_id",
-                        "users",
-                        ForeignKeyAction::SetNull,
-                    ))
+                    .foreign_key(&mut fk("invitations", "main_account_id", "accounts", ForeignKeyAction::Cascade))
+                    .foreign_key(&mut fk("invitations", "invited_by", "users", ForeignKeyAction::Cascade))
+                    .foreign_key(&mut fk("invitations", "accepted_user_id", "users", ForeignKeyAction::SetNull))
                     .take(),
             )
             .await?;
@@ -302,13 +228,7 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        manager
-            .create_index(index(
-                "collective_invoices",
-                "main",
-                &["main_account_id", "id"],
-            ))
-            .await?;
+        manager.create_index(index("collective_invoices", "main", &["main_account_id", "id"])).await?;
 
         manager
             .create_table(
@@ -324,12 +244,7 @@ impl MigrationTrait for Migration {
                     .col(date("due_at"))
                     .col(big_integer_null("collective_invoice_id"))
                     .col(timestamp_with_time_zone_null("paid_at"))
-                    .foreign_key(&mut fk(
-                        "invoices",
-                        "account_id",
-                        "accounts",
-                        ForeignKeyAction::Restrict,
-                    ))
+                    .foreign_key(&mut fk("invoices", "account_id", "accounts", ForeignKeyAction::Restrict))
                     .foreign_key(&mut fk(
                         "invoices",
                         "collective_invoice_id",
@@ -340,18 +255,10 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index(
-                "invoices",
-                "account_status_due",
-                &["account_id", "status", "due_at", "id"],
-            ))
+            .create_index(index("invoices", "account_status_due", &["account_id", "status", "due_at", "id"]))
             .await?;
-        manager
-            .create_index(index("invoices", "account_latest", &["account_id", "id"]))
-            .await?;
-        manager
-            .create_index(index("invoices", "collective", &["collective_invoice_id"]))
-            .await?;
+        manager.create_index(index("invoices", "account_latest", &["account_id", "id"])).await?;
+        manager.create_index(index("invoices", "collective", &["collective_invoice_id"])).await?;
 
         manager
             .create_table(
@@ -364,22 +271,11 @@ impl MigrationTrait for Migration {
                     .col(big_integer("quantity"))
                     .col(big_integer("unit_cents"))
                     .col(big_integer("amount_cents"))
-                    .foreign_key(&mut fk(
-                        "invoice_lines",
-                        "invoice_id",
-                        "invoices",
-                        ForeignKeyAction::Cascade,
-                    ))
+                    .foreign_key(&mut fk("invoice_lines", "invoice_id", "invoices", ForeignKeyAction::Cascade))
                     .take(),
             )
             .await?;
-        manager
-            .create_index(unique(
-                "invoice_lines",
-                "invoice_position",
-                &["invoice_id", "position"],
-            ))
-            .await?;
+        manager.create_index(unique("invoice_lines", "invoice_position", &["invoice_id", "position"])).await?;
 
         manager
             .create_table(
@@ -395,22 +291,11 @@ impl MigrationTrait for Migration {
                     .col(string("method"))
                     .col(string("status"))
                     .col(timestamp_with_time_zone("created_at"))
-                    .foreign_key(&mut fk(
-                        "payments",
-                        "user_id",
-                        "users",
-                        ForeignKeyAction::Restrict,
-                    ))
+                    .foreign_key(&mut fk("payments", "user_id", "users", ForeignKeyAction::Restrict))
                     .take(),
             )
             .await?;
-        manager
-            .create_index(unique(
-                "payments",
-                "user_key",
-                &["user_id", "idempotency_key"],
-            ))
-            .await?;
+        manager.create_index(unique("payments", "user_key", &["user_id", "idempotency_key"])).await?;
 
         manager
             .create_table(
@@ -420,28 +305,14 @@ impl MigrationTrait for Migration {
                     .col(big_integer("payment_id"))
                     .col(big_integer("invoice_id"))
                     .col(big_integer("amount_cents"))
-                    .foreign_key(&mut fk(
-                        "payment_allocations",
-                        "payment_id",
-                        "payments",
-                        ForeignKeyAction::Cascade,
-                    ))
-                    .foreign_key(&mut fk(
-                        "payment_allocations",
-                        "invoice_id",
-                        "invoices",
-                        ForeignKeyAction::Restrict,
-                    ))
+                    .foreign_key(&mut fk("payment_allocations", "payment_id", "payments", ForeignKeyAction::Cascade))
+                    .foreign_key(&mut fk("payment_allocations", "invoice_id", "invoices", ForeignKeyAction::Restrict))
                     .take(),
             )
             .await?;
         // An invoice is paid at most once, whatever races above this line.
-        manager
-            .create_index(unique("payment_allocations", "invoice", &["invoice_id"]))
-            .await?;
-        manager
-            .create_index(index("payment_allocations", "payment", &["payment_id"]))
-            .await?;
+        manager.create_index(unique("payment_allocations", "invoice", &["invoice_id"])).await?;
+        manager.create_index(index("payment_allocations", "payment", &["payment_id"])).await?;
 
         manager
             .create_table(
@@ -458,42 +329,15 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null("account_id"))
                     .col(big_integer("ordered_by"))
                     .col(timestamp_with_time_zone("created_at"))
-                    .foreign_key(&mut fk(
-                        "account_orders",
-                        "main_account_id",
-                        "accounts",
-                        ForeignKeyAction::Restrict,
-                    ))
-                    .foreign_key(&mut fk(
-                        "account_orders",
-                        "product_id",
-                        "products",
-                        ForeignKeyAction::Restrict,
-                    ))
-                    .foreign_key(&mut fk(
-                        "account_orders",
-                        "account_id",
-                        "accounts",
-                        ForeignKeyAction::Restrict,
-                    ))
-                    .foreign_key(&mut fk(
-                        "account_orders",
-                        "group_id",
-                        "groups",
-                        ForeignKeyAction::SetNull,
-                    ))
-                    .foreign_key(&mut fk(
-                        "account_orders",
-                        "ordered_by",
-                        "users",
-                        ForeignKeyAction::Restrict,
-                    ))
+                    .foreign_key(&mut fk("account_orders", "main_account_id", "accounts", ForeignKeyAction::Restrict))
+                    .foreign_key(&mut fk("account_orders", "product_id", "products", ForeignKeyAction::Restrict))
+                    .foreign_key(&mut fk("account_orders", "account_id", "accounts", ForeignKeyAction::Restrict))
+                    .foreign_key(&mut fk("account_orders", "group_id", "groups", ForeignKeyAction::SetNull))
+                    .foreign_key(&mut fk("account_orders", "ordered_by", "users", ForeignKeyAction::Restrict))
                     .take(),
             )
             .await?;
-        manager
-            .create_index(index("account_orders", "main", &["main_account_id", "id"]))
-            .await?;
+        manager.create_index(index("account_orders", "main", &["main_account_id", "id"])).await?;
 
         manager
             .create_table(
@@ -515,9 +359,7 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        manager
-            .create_index(index("outbox", "due", &["status", "next_attempt_at"]))
-            .await?;
+        manager.create_index(index("outbox", "due", &["status", "next_attempt_at"])).await?;
 
         manager
             .create_table(
@@ -533,18 +375,11 @@ impl MigrationTrait for Migration {
                     .col(text_null("before"))
                     .col(text_null("after"))
                     .col(timestamp_with_time_zone("created_at"))
-                    .foreign_key(&mut fk(
-                        "audit_events",
-                        "actor_user_id",
-                        "users",
-                        ForeignKeyAction::SetNull,
-                    ))
+                    .foreign_key(&mut fk("audit_events", "actor_user_id", "users", ForeignKeyAction::SetNull))
                     .take(),
             )
             .await?;
-        manager
-            .create_index(index("audit_events", "family", &["family_main_id", "id"]))
-            .await?;
+        manager.create_index(index("audit_events", "family", &["family_main_id", "id"])).await?;
 
         manager
             .create_table(
@@ -560,11 +395,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index(
-                "proof_failures",
-                "target_client",
-                &["target_key", "client_key", "created_at"],
-            ))
+            .create_index(index("proof_failures", "target_client", &["target_key", "client_key", "created_at"]))
             .await?;
 
         Ok(())
@@ -574,12 +405,7 @@ impl MigrationTrait for Migration {
         let sqlite = manager.get_database_backend() == DbBackend::Sqlite;
         if !sqlite {
             manager
-                .drop_foreign_key(
-                    ForeignKey::drop()
-                        .name("fk_accounts_group_id")
-                        .table("accounts")
-                        .to_owned(),
-                )
+                .drop_foreign_key(ForeignKey::drop().name("fk_accounts_group_id").table("accounts").to_owned())
                 .await?;
         }
         for table in [
@@ -600,9 +426,7 @@ impl MigrationTrait for Migration {
             "accounts",
             "products",
         ] {
-            manager
-                .drop_table(Table::drop().table(table).take())
-                .await?;
+            manager.drop_table(Table::drop().table(table).take()).await?;
         }
         Ok(())
     }

@@ -63,20 +63,11 @@ pub struct Rights {
 }
 
 impl Rights {
-    pub const NONE: Rights = Rights {
-        visible: false,
-        bits: 0,
-    };
-    pub const FULL: Rights = Rights {
-        visible: true,
-        bits: 0b1_1111,
-    };
+    pub const NONE: Rights = Rights { visible: false, bits: 0 };
+    pub const FULL: Rights = Rights { visible: true, bits: 0b1_1111 };
 
     pub fn of(permissions: &[Permission]) -> Rights {
-        Rights {
-            visible: true,
-            bits: permissions.iter().fold(0, |acc, p| acc | p.bit()),
-        }
+        Rights { visible: true, bits: permissions.iter().fold(0, |acc, p| acc | p.bit()) }
     }
 
     pub fn visible(self) -> bool {
@@ -88,29 +79,19 @@ impl Rights {
     }
 
     fn union(self, other: Rights) -> Rights {
-        Rights {
-            visible: self.visible || other.visible,
-            bits: self.bits | other.bits,
-        }
+        Rights { visible: self.visible || other.visible, bits: self.bits | other.bits }
     }
 }
 
 /// Stored form of a permission set: comma-separated names.
 pub fn permissions_to_text(permissions: &[Permission]) -> String {
-    let mut names: Vec<&str> = Permission::ALL
-        .iter()
-        .filter(|p| permissions.contains(p))
-        .map(|p| p.as_str())
-        .collect();
+    let mut names: Vec<&str> = Permission::ALL.iter().filter(|p| permissions.contains(p)).map(|p| p.as_str()).collect();
     names.dedup();
     names.join(",")
 }
 
 pub fn permissions_from_text(text: &str) -> Vec<Permission> {
-    Permission::ALL
-        .into_iter()
-        .filter(|p| text.split(',').any(|name| name == p.as_str()))
-        .collect()
+    Permission::ALL.into_iter().filter(|p| text.split(',').any(|name| name == p.as_str())).collect()
 }
 
 /// Who is asking, and what they may do. Built once per request.
@@ -148,20 +129,9 @@ impl Viewer {
             )
             .all(db)
             .await?;
-        let groups = memberships
-            .iter()
-            .map(|g| (g.id, Rights::of(&permissions_from_text(&g.permissions))))
-            .collect();
-        let group_mains = memberships
-            .iter()
-            .map(|g| (g.id, g.main_account_id))
-            .collect();
-        Ok(Viewer {
-            user,
-            home_account_id,
-            groups,
-            group_mains,
-        })
+        let groups = memberships.iter().map(|g| (g.id, Rights::of(&permissions_from_text(&g.permissions)))).collect();
+        let group_mains = memberships.iter().map(|g| (g.id, g.main_account_id)).collect();
+        Ok(Viewer { user, home_account_id, groups, group_mains })
     }
 
     pub fn is_staff(&self) -> bool {
@@ -174,19 +144,19 @@ impl Viewer {
             return Rights::FULL;
         }
         let mut rights = Rights::NONE;
-        if let Some(home) = self.home_account_id {
-            if account.id == home || account.parent_id == Some(home) {
-                return Rights::FULL;
-            }
+        if let Some(home) = self.home_account_id
+            && (account.id == home || account.parent_id == Some(home))
+        {
+            return Rights::FULL;
         }
         if let Some(group_id) = account.group_id {
             // A group only covers accounts of its own family (a detached account's group
             // is cleared, so this is a second line of defence).
             let family_main = account.parent_id.unwrap_or(account.id);
-            if self.group_mains.get(&group_id) == Some(&family_main) {
-                if let Some(group_rights) = self.groups.get(&group_id) {
-                    rights = rights.union(*group_rights);
-                }
+            if self.group_mains.get(&group_id) == Some(&family_main)
+                && let Some(group_rights) = self.groups.get(&group_id)
+            {
+                rights = rights.union(*group_rights);
             }
         }
         rights
@@ -221,9 +191,7 @@ impl Viewer {
         }
         let mut any = Condition::any();
         if let Some(home) = self.home_account_id {
-            any = any
-                .add(account::Column::Id.eq(home))
-                .add(account::Column::ParentId.eq(home));
+            any = any.add(account::Column::Id.eq(home)).add(account::Column::ParentId.eq(home));
         }
         let group_ids: Vec<i64> = self.groups.keys().copied().collect();
         if !group_ids.is_empty() {

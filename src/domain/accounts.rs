@@ -1,8 +1,8 @@
 //! Customer accounts: creation by staff, enrollment tokens, settings.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -36,10 +36,7 @@ pub fn role_of(account: &account::Model, secondary_count: u64) -> AccountRole {
 }
 
 pub async fn secondary_count(db: &impl ConnectionTrait, account_id: i64) -> AppResult<u64> {
-    Ok(account::Entity::find()
-        .filter(account::Column::ParentId.eq(account_id))
-        .count(db)
-        .await?)
+    Ok(account::Entity::find().filter(account::Column::ParentId.eq(account_id)).count(db).await?)
 }
 
 /// Ten digits: nine random ones (no leading zero) and a Luhn check digit, so typos on
@@ -82,10 +79,7 @@ pub struct NewAccount {
 
 /// Inserts an account with a fresh customer number and its Default Group (any account can
 /// become a main account, and a main always has one).
-pub async fn insert_account(
-    txn: &DatabaseTransaction,
-    new: NewAccount,
-) -> AppResult<account::Model> {
+pub async fn insert_account(txn: &DatabaseTransaction, new: NewAccount) -> AppResult<account::Model> {
     let now = chrono::Utc::now();
     let mut last_err = None;
     for _ in 0..5 {
@@ -122,17 +116,12 @@ pub async fn insert_account(
             }
         }
     }
-    Err(last_err
-        .map(AppError::from)
-        .unwrap_or_else(|| AppError::internal("no customer number")))
+    Err(last_err.map(AppError::from).unwrap_or_else(|| AppError::internal("no customer number")))
 }
 
 pub const DEFAULT_GROUP_NAME: &str = "Default Group";
 
-pub async fn insert_default_group(
-    txn: &impl ConnectionTrait,
-    main_account_id: i64,
-) -> AppResult<group::Model> {
+pub async fn insert_default_group(txn: &impl ConnectionTrait, main_account_id: i64) -> AppResult<group::Model> {
     Ok(group::ActiveModel {
         main_account_id: Set(main_account_id),
         name: Set(DEFAULT_GROUP_NAME.to_owned()),
@@ -145,28 +134,17 @@ pub async fn insert_default_group(
     .await?)
 }
 
-pub async fn default_group_of(
-    db: &impl ConnectionTrait,
-    main_account_id: i64,
-) -> AppResult<group::Model> {
+pub async fn default_group_of(db: &impl ConnectionTrait, main_account_id: i64) -> AppResult<group::Model> {
     group::Entity::find()
         .filter(group::Column::MainAccountId.eq(main_account_id))
         .filter(group::Column::IsDefault.eq(true))
         .one(db)
         .await?
-        .ok_or_else(|| {
-            AppError::internal(format!("account {main_account_id} has no default group"))
-        })
+        .ok_or_else(|| AppError::internal(format!("account {main_account_id} has no default group")))
 }
 
-pub async fn product_by_code(
-    db: &impl ConnectionTrait,
-    code: &str,
-) -> AppResult<Option<product::Model>> {
-    Ok(product::Entity::find()
-        .filter(product::Column::Code.eq(code))
-        .one(db)
-        .await?)
+pub async fn product_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<Option<product::Model>> {
+    Ok(product::Entity::find().filter(product::Column::Code.eq(code)).one(db).await?)
 }
 
 /// Staff create a customer account; the enrollment token is returned (shown once).
@@ -182,9 +160,9 @@ pub async fn admin_create_account(
     let holder_name = validate_name(holder_name, "holderName")?;
     let email = validate_email(email, "email")?;
     let txn = db.begin().await?;
-    let product = product_by_code(&txn, product_code).await?.ok_or_else(|| {
-        AppError::User(UserError::new(UserErrorCode::NotFound, "no such product").at("product"))
-    })?;
+    let product = product_by_code(&txn, product_code)
+        .await?
+        .ok_or_else(|| AppError::User(UserError::new(UserErrorCode::NotFound, "no such product").at("product")))?;
     let account = insert_account(
         &txn,
         NewAccount {
@@ -215,29 +193,21 @@ pub async fn admin_rotate_enrollment_token(
 ) -> AppResult<(account::Model, String)> {
     require_staff(viewer)?;
     let txn = db.begin().await?;
-    let account = lock_account(&txn, account_id).await?.ok_or_else(|| {
-        AppError::User(UserError::new(UserErrorCode::NotFound, "no such account").at("accountId"))
-    })?;
+    let account = lock_account(&txn, account_id)
+        .await?
+        .ok_or_else(|| AppError::User(UserError::new(UserErrorCode::NotFound, "no such account").at("accountId")))?;
     let account = bump_token_version(&txn, account).await?;
-    AuditEntry::new(
-        Some(viewer.user.id),
-        "account.token_rotated",
-        "Account",
-        account.id,
-    )
-    .family(Some(account.parent_id.unwrap_or(account.id)))
-    .after(json!({"tokenVersion": account.token_version}))
-    .record(&txn)
-    .await?;
+    AuditEntry::new(Some(viewer.user.id), "account.token_rotated", "Account", account.id)
+        .family(Some(account.parent_id.unwrap_or(account.id)))
+        .after(json!({"tokenVersion": account.token_version}))
+        .record(&txn)
+        .await?;
     txn.commit().await?;
     let token = crypto::enrollment_token(secret, account.id, account.token_version);
     Ok((account, token))
 }
 
-pub async fn bump_token_version(
-    txn: &impl ConnectionTrait,
-    account: account::Model,
-) -> AppResult<account::Model> {
+pub async fn bump_token_version(txn: &impl ConnectionTrait, account: account::Model) -> AppResult<account::Model> {
     let version = account.token_version + 1;
     let mut active: account::ActiveModel = account.into();
     active.token_version = Set(version);
@@ -246,22 +216,13 @@ pub async fn bump_token_version(
 }
 
 /// Reads an account and, on PostgreSQL, locks its row until the transaction ends.
-pub async fn lock_account(
-    txn: &impl ConnectionTrait,
-    account_id: i64,
-) -> AppResult<Option<account::Model>> {
-    Ok(account::Entity::find_by_id(account_id)
-        .lock_exclusive()
-        .one(txn)
-        .await?)
+pub async fn lock_account(txn: &impl ConnectionTrait, account_id: i64) -> AppResult<Option<account::Model>> {
+    Ok(account::Entity::find_by_id(account_id).lock_exclusive().one(txn).await?)
 }
 
 /// Locks several account rows in id order, so two transactions never wait on each other
 /// in a cycle.
-pub async fn lock_accounts(
-    txn: &impl ConnectionTrait,
-    mut ids: Vec<i64>,
-) -> AppResult<Vec<account::Model>> {
+pub async fn lock_accounts(txn: &impl ConnectionTrait, mut ids: Vec<i64>) -> AppResult<Vec<account::Model>> {
     ids.sort_unstable();
     ids.dedup();
     Ok(account::Entity::find()
@@ -273,23 +234,14 @@ pub async fn lock_accounts(
 }
 
 pub fn require_staff(viewer: &Viewer) -> AppResult<()> {
-    if viewer.is_staff() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden)
-    }
+    if viewer.is_staff() { Ok(()) } else { Err(AppError::Forbidden) }
 }
 
 pub fn validate_name(value: &str, field: &str) -> AppResult<String> {
     let trimmed = value.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control)
-    {
+    if trimmed.is_empty() || trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control) {
         return Err(AppError::User(
-            UserError::new(
-                UserErrorCode::InvalidInput,
-                "must be 1 to 100 printable characters",
-            )
-            .at(field),
+            UserError::new(UserErrorCode::InvalidInput, "must be 1 to 100 printable characters").at(field),
         ));
     }
     Ok(trimmed.to_owned())
@@ -299,16 +251,11 @@ pub fn validate_email(value: &str, field: &str) -> AppResult<String> {
     let trimmed = value.trim();
     let valid = trimmed.len() <= 254
         && trimmed.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
         && !trimmed.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
-        return Err(AppError::User(
-            UserError::new(UserErrorCode::InvalidInput, "must be an email address").at(field),
-        ));
+        return Err(AppError::User(UserError::new(UserErrorCode::InvalidInput, "must be an email address").at(field)));
     }
     Ok(trimmed.to_owned())
 }

@@ -20,21 +20,8 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub fn new(
-        actor_user_id: Option<i64>,
-        action: &'static str,
-        subject_type: &'static str,
-        subject_id: i64,
-    ) -> Self {
-        Self {
-            actor_user_id,
-            action,
-            subject_type,
-            subject_id,
-            family_main_id: None,
-            before: None,
-            after: None,
-        }
+    pub fn new(actor_user_id: Option<i64>, action: &'static str, subject_type: &'static str, subject_id: i64) -> Self {
+        Self { actor_user_id, action, subject_type, subject_id, family_main_id: None, before: None, after: None }
     }
 
     pub fn family(mut self, main_account_id: Option<i64>) -> Self {

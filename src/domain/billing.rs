@@ -1,8 +1,7 @@
 //! Invoices: issuing with computed totals (never trusted from input).
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 
 use crate::entity::enums::InvoiceStatus;
@@ -24,27 +23,16 @@ pub fn check_currency(currency: &str) -> AppResult<String> {
         Ok(c)
     } else {
         Err(AppError::User(
-            UserError::new(
-                UserErrorCode::InvalidInput,
-                "currency must be an ISO 4217 code like EUR",
-            )
-            .at("currency"),
+            UserError::new(UserErrorCode::InvalidInput, "currency must be an ISO 4217 code like EUR").at("currency"),
         ))
     }
 }
 
 /// Sums lines in checked 64-bit arithmetic; an overflow is a user error, not a wrap.
 pub fn total_of(lines: &[NewLine]) -> AppResult<i64> {
-    let overflow = || {
-        AppError::User(
-            UserError::new(UserErrorCode::InvalidInput, "amounts are too large").at("lines"),
-        )
-    };
+    let overflow = || AppError::User(UserError::new(UserErrorCode::InvalidInput, "amounts are too large").at("lines"));
     lines.iter().try_fold(0i64, |acc, line| {
-        let amount = line
-            .quantity
-            .checked_mul(line.unit_cents)
-            .ok_or_else(overflow)?;
+        let amount = line.quantity.checked_mul(line.unit_cents).ok_or_else(overflow)?;
         acc.checked_add(amount).ok_or_else(overflow)
     })
 }
@@ -59,24 +47,23 @@ pub async fn insert_invoice(
 ) -> AppResult<invoice::Model> {
     if lines.is_empty() || lines.len() > 500 {
         return Err(AppError::User(
-            UserError::new(UserErrorCode::InvalidInput, "an invoice has 1 to 500 lines")
-                .at("lines"),
+            UserError::new(UserErrorCode::InvalidInput, "an invoice has 1 to 500 lines").at("lines"),
         ));
     }
     for line in lines {
         if line.quantity <= 0 || line.unit_cents < 0 || line.description.trim().is_empty() {
             return Err(AppError::User(
-                UserError::new(UserErrorCode::InvalidInput, "each line needs a description, a positive quantity and a unit price of at least 0").at("lines"),
+                UserError::new(
+                    UserErrorCode::InvalidInput,
+                    "each line needs a description, a positive quantity and a unit price of at least 0",
+                )
+                .at("lines"),
             ));
         }
     }
     let currency = check_currency(currency)?;
     let total = total_of(lines)?;
-    let mut sequence = invoice::Entity::find()
-        .filter(invoice::Column::AccountId.eq(account.id))
-        .count(txn)
-        .await?
-        + 1;
+    let mut sequence = invoice::Entity::find().filter(invoice::Column::AccountId.eq(account.id)).count(txn).await? + 1;
     let mut last_err = None;
     for _ in 0..5 {
         let savepoint = txn.begin().await?;
@@ -117,7 +104,5 @@ pub async fn insert_invoice(
             }
         }
     }
-    Err(last_err
-        .map(AppError::from)
-        .unwrap_or_else(|| AppError::internal("no invoice number")))
+    Err(last_err.map(AppError::from).unwrap_or_else(|| AppError::internal("no invoice number")))
 }

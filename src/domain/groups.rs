@@ -2,8 +2,7 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -12,9 +11,7 @@ use crate::crypto;
 use crate::domain::access::{Permission, Viewer, permissions_from_text, permissions_to_text};
 use crate::domain::accounts::{default_group_of, validate_email, validate_name};
 use crate::domain::audit::AuditEntry;
-use crate::domain::identity::{
-    self, SignedIn, check_login_name, check_password_rule, open_session,
-};
+use crate::domain::identity::{self, SignedIn, check_login_name, check_password_rule, open_session};
 use crate::domain::{lockout, notify};
 use crate::entity::{account, group, group_member, invitation};
 use crate::error::{AppError, AppResult, UserError, UserErrorCode, unique_violation_as};
@@ -30,34 +27,23 @@ async fn family_for_group_management(
     main_account_id: i64,
 ) -> AppResult<account::Model> {
     let main = account::Entity::find_by_id(main_account_id).one(db).await?;
-    let Some(main) = main.filter(|a| viewer.can_see(a) || viewer.rights_on_family(a).visible())
-    else {
+    let Some(main) = main.filter(|a| viewer.can_see(a) || viewer.rights_on_family(a).visible()) else {
         return Err(not_found("mainAccountId", "account"));
     };
     if main.parent_id.is_some() {
         return Err(AppError::User(
-            UserError::new(
-                UserErrorCode::TargetIsSecondary,
-                "a secondary account has no groups of its own",
-            )
-            .at("mainAccountId"),
+            UserError::new(UserErrorCode::TargetIsSecondary, "a secondary account has no groups of its own")
+                .at("mainAccountId"),
         ));
     }
     if !viewer.rights_on_family(&main).has(Permission::ManageGroups) {
-        return Err(AppError::user(
-            UserErrorCode::NotPermitted,
-            "you need the MANAGE_GROUPS permission",
-        ));
+        return Err(AppError::user(UserErrorCode::NotPermitted, "you need the MANAGE_GROUPS permission"));
     }
     Ok(main)
 }
 
 fn duplicate_group_name() -> UserError {
-    UserError::new(
-        UserErrorCode::DuplicateName,
-        "this family already has a group of that name",
-    )
-    .at("name")
+    UserError::new(UserErrorCode::DuplicateName, "this family already has a group of that name").at("name")
 }
 
 fn group_snapshot(group: &group::Model) -> serde_json::Value {
@@ -107,16 +93,11 @@ async fn group_for_management(
     viewer: &Viewer,
     group_id: i64,
 ) -> AppResult<(group::Model, account::Model)> {
-    let group = group::Entity::find_by_id(group_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| not_found("groupId", "group"))?;
-    let main = family_for_group_management(db, viewer, group.main_account_id)
-        .await
-        .map_err(|e| match e {
-            AppError::User(u) if u.code == UserErrorCode::NotFound => not_found("groupId", "group"),
-            other => other,
-        })?;
+    let group = group::Entity::find_by_id(group_id).one(db).await?.ok_or_else(|| not_found("groupId", "group"))?;
+    let main = family_for_group_management(db, viewer, group.main_account_id).await.map_err(|e| match e {
+        AppError::User(u) if u.code == UserErrorCode::NotFound => not_found("groupId", "group"),
+        other => other,
+    })?;
     Ok((group, main))
 }
 
@@ -135,11 +116,7 @@ pub async fn update_group(
     if let Some(name) = name {
         if group.is_default && name != group.name {
             return Err(AppError::User(
-                UserError::new(
-                    UserErrorCode::DefaultGroup,
-                    "the Default Group keeps its name",
-                )
-                .at("name"),
+                UserError::new(UserErrorCode::DefaultGroup, "the Default Group keeps its name").at("name"),
             ));
         }
         let taken = group::Entity::find()
@@ -156,10 +133,7 @@ pub async fn update_group(
     if let Some(permissions) = permissions {
         active.permissions = Set(permissions_to_text(permissions));
     }
-    let group = active
-        .update(&txn)
-        .await
-        .map_err(|e| unique_violation_as(e, duplicate_group_name()))?;
+    let group = active.update(&txn).await.map_err(|e| unique_violation_as(e, duplicate_group_name()))?;
     AuditEntry::new(Some(viewer.user.id), "group.updated", "Group", group.id)
         .family(Some(main.id))
         .before(before)
@@ -171,20 +145,12 @@ pub async fn update_group(
 }
 
 /// Deletes a group; its accounts fall back to the Default Group, its members leave it.
-pub async fn delete_group(
-    db: &DatabaseConnection,
-    viewer: &Viewer,
-    group_id: i64,
-) -> AppResult<group::Model> {
+pub async fn delete_group(db: &DatabaseConnection, viewer: &Viewer, group_id: i64) -> AppResult<group::Model> {
     let txn = db.begin().await?;
     let (group, main) = group_for_management(&txn, viewer, group_id).await?;
     if group.is_default {
         return Err(AppError::User(
-            UserError::new(
-                UserErrorCode::DefaultGroup,
-                "the Default Group cannot be deleted",
-            )
-            .at("groupId"),
+            UserError::new(UserErrorCode::DefaultGroup, "the Default Group cannot be deleted").at("groupId"),
         ));
     }
     let fallback = default_group_of(&txn, main.id).await?;
@@ -194,10 +160,7 @@ pub async fn delete_group(
         .filter(account::Column::GroupId.eq(group.id))
         .exec(&txn)
         .await?;
-    group_member::Entity::delete_many()
-        .filter(group_member::Column::GroupId.eq(group.id))
-        .exec(&txn)
-        .await?;
+    group_member::Entity::delete_many().filter(group_member::Column::GroupId.eq(group.id)).exec(&txn).await?;
     group::Entity::delete_by_id(group.id).exec(&txn).await?;
     AuditEntry::new(Some(viewer.user.id), "group.deleted", "Group", group.id)
         .family(Some(main.id))
@@ -232,21 +195,12 @@ pub async fn invite_user(
         .filter(group::Column::MainAccountId.eq(main.id))
         .all(&txn)
         .await?;
-    if groups.len()
-        != group_ids
-            .iter()
-            .collect::<std::collections::HashSet<_>>()
-            .len()
-    {
+    if groups.len() != group_ids.iter().collect::<std::collections::HashSet<_>>().len() {
         return Err(not_found("groupIds", "group"));
     }
     let token = crypto::new_random_token("inv_");
     let now = chrono::Utc::now();
-    let ids_text = groups
-        .iter()
-        .map(|g| g.id.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let ids_text = groups.iter().map(|g| g.id.to_string()).collect::<Vec<_>>().join(",");
     let invitation = invitation::ActiveModel {
         main_account_id: Set(main.id),
         email: Set(email.clone()),
@@ -275,16 +229,11 @@ pub async fn invite_user(
         },
     )
     .await?;
-    AuditEntry::new(
-        Some(viewer.user.id),
-        "user.invited",
-        "Invitation",
-        invitation.id,
-    )
-    .family(Some(main.id))
-    .after(json!({"email": email, "groups": groups.iter().map(|g| g.id).collect::<Vec<_>>()}))
-    .record(&txn)
-    .await?;
+    AuditEntry::new(Some(viewer.user.id), "user.invited", "Invitation", invitation.id)
+        .family(Some(main.id))
+        .after(json!({"email": email, "groups": groups.iter().map(|g| g.id).collect::<Vec<_>>()}))
+        .record(&txn)
+        .await?;
     txn.commit().await?;
     Ok(token)
 }
@@ -312,22 +261,15 @@ pub async fn accept_invitation(
     let Some(found) = found else {
         attempt.failed("invitation_token");
         return Err(AppError::User(
-            UserError::new(
-                UserErrorCode::InvalidProof,
-                "this invitation is unknown, used or expired",
-            )
-            .at("invitationToken"),
+            UserError::new(UserErrorCode::InvalidProof, "this invitation is unknown, used or expired")
+                .at("invitationToken"),
         ));
     };
     attempt.succeeded(db).await?;
 
     let existing = identity::find_by_login(db, &login_name).await?;
     let user_id = match &existing {
-        Some(_) => Some(
-            identity::verify_credentials(db, settings, client, &login_name, password)
-                .await?
-                .id,
-        ),
+        Some(_) => Some(identity::verify_credentials(db, settings, client, &login_name, password).await?.id),
         None => {
             check_password_rule(password, &login_name)?;
             None
@@ -348,18 +290,13 @@ pub async fn accept_invitation(
         .await?;
     if claimed.rows_affected != 1 {
         return Err(AppError::User(
-            UserError::new(
-                UserErrorCode::InvalidProof,
-                "this invitation is unknown, used or expired",
-            )
-            .at("invitationToken"),
+            UserError::new(UserErrorCode::InvalidProof, "this invitation is unknown, used or expired")
+                .at("invitationToken"),
         ));
     }
     let user = match (user_id, hash) {
         (Some(id), _) => identity::user_by_id(&txn, id).await?,
-        (None, Some(hash)) => {
-            identity::insert_user(&txn, &login_name, &found.email, hash, false, None).await?
-        }
+        (None, Some(hash)) => identity::insert_user(&txn, &login_name, &found.email, hash, false, None).await?,
         (None, None) => return Err(AppError::internal("invitation without user or hash")),
     };
     invitation::Entity::update_many()
@@ -367,29 +304,15 @@ pub async fn accept_invitation(
         .filter(invitation::Column::Id.eq(found.id))
         .exec(&txn)
         .await?;
-    for group_id in found
-        .group_ids
-        .split(',')
-        .filter_map(|s| s.parse::<i64>().ok())
-    {
-        if group::Entity::find_by_id(group_id)
-            .one(&txn)
-            .await?
-            .is_none()
-        {
+    for group_id in found.group_ids.split(',').filter_map(|s| s.parse::<i64>().ok()) {
+        if group::Entity::find_by_id(group_id).one(&txn).await?.is_none() {
             continue; // deleted since the invitation was sent
         }
-        let already = group_member::Entity::find_by_id((group_id, user.id))
-            .one(&txn)
-            .await?;
+        let already = group_member::Entity::find_by_id((group_id, user.id)).one(&txn).await?;
         if already.is_none() {
-            group_member::ActiveModel {
-                group_id: Set(group_id),
-                user_id: Set(user.id),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
+            group_member::ActiveModel { group_id: Set(group_id), user_id: Set(user.id), created_at: Set(now) }
+                .insert(&txn)
+                .await?;
         }
     }
     AuditEntry::new(Some(user.id), "invitation.accepted", "Invitation", found.id)

@@ -1,8 +1,8 @@
 //! Logins and sessions: enrollment, sign-in and sign-out, staff creation.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -42,13 +42,10 @@ const DENIED_PASSWORDS: &[&str] = &[
 pub fn check_password_rule(password: &str, login_name: &str) -> AppResult<()> {
     let chars = password.chars().count();
     let lowered = password.to_lowercase();
-    let weak = chars < MIN_PASSWORD_CHARS
-        || chars > 256
+    let weak = !(MIN_PASSWORD_CHARS..=256).contains(&chars)
         || DENIED_PASSWORDS.contains(&lowered.as_str())
         || lowered == login_name.to_lowercase()
-        || password
-            .chars()
-            .all(|c| c == password.chars().next().unwrap_or(c));
+        || password.chars().all(|c| c == password.chars().next().unwrap_or(c));
     if weak {
         return Err(AppError::User(
             UserError::new(
@@ -67,16 +64,11 @@ pub fn check_password_rule(password: &str, login_name: &str) -> AppResult<()> {
 pub fn check_login_name(login_name: &str) -> AppResult<String> {
     let name = login_name.trim();
     let ok = (3..=64).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if !ok {
         return Err(AppError::User(
-            UserError::new(
-                UserErrorCode::InvalidInput,
-                "login names have 3 to 64 letters, digits or . _ - @",
-            )
-            .at("loginName"),
+            UserError::new(UserErrorCode::InvalidInput, "login names have 3 to 64 letters, digits or . _ - @")
+                .at("loginName"),
         ));
     }
     Ok(name.to_owned())
@@ -95,10 +87,7 @@ pub struct EnrollInput {
 }
 
 fn invalid_proof() -> AppError {
-    AppError::User(UserError::new(
-        UserErrorCode::InvalidProof,
-        "the customer number and enrollment token do not match",
-    ))
+    AppError::User(UserError::new(UserErrorCode::InvalidProof, "the customer number and enrollment token do not match"))
 }
 
 /// Checks an enrollment-token proof, counting the attempt first. Unknown customer numbers
@@ -112,15 +101,9 @@ pub async fn verify_token_proof(
 ) -> AppResult<account::Model> {
     let number = customer_number.trim();
     let attempt = lockout::begin_attempt(db, &format!("customer:{number}"), client).await?;
-    let account = account::Entity::find()
-        .filter(account::Column::CustomerNumber.eq(number))
-        .one(db)
-        .await?;
+    let account = account::Entity::find().filter(account::Column::CustomerNumber.eq(number)).one(db).await?;
     // Check against a made-up account when there is none, so both cases cost the same.
-    let (id, version) = account
-        .as_ref()
-        .map(|a| (a.id, a.token_version))
-        .unwrap_or((-1, 0));
+    let (id, version) = account.as_ref().map(|a| (a.id, a.token_version)).unwrap_or((-1, 0));
     let matches = crypto::enrollment_token_matches(&settings.secret, id, version, token);
     match account {
         Some(account) if matches => {
@@ -143,21 +126,12 @@ pub async fn enroll(
     let login_name = check_login_name(&input.login_name)?;
     check_password_rule(&input.password, &login_name)?;
     let email = validate_email(&input.email, "email")?;
-    let proven = verify_token_proof(
-        db,
-        settings,
-        client,
-        &input.customer_number,
-        &input.enrollment_token,
-    )
-    .await?;
+    let proven = verify_token_proof(db, settings, client, &input.customer_number, &input.enrollment_token).await?;
     // Hash before the transaction: it is slow and needs no database.
     let password_hash = crypto::hash_password(input.password, settings.password_params).await?;
 
     let txn = db.begin().await?;
-    let account = lock_account(&txn, proven.id)
-        .await?
-        .ok_or_else(invalid_proof)?;
+    let account = lock_account(&txn, proven.id).await?.ok_or_else(invalid_proof)?;
     if account.token_version != proven.token_version {
         // Someone enrolled or linked with this token meanwhile: it is spent.
         return Err(invalid_proof());
@@ -169,15 +143,7 @@ pub async fn enroll(
             "this account is already enrolled; sign in with its login, or ask its owner for an invitation",
         ));
     }
-    let user = insert_user(
-        &txn,
-        &login_name,
-        &email,
-        password_hash,
-        false,
-        Some(account.id),
-    )
-    .await?;
+    let user = insert_user(&txn, &login_name, &email, password_hash, false, Some(account.id)).await?;
     let mut account = bump_token_version(&txn, account).await?;
     if reactivating {
         let mut active: account::ActiveModel = account.into();
@@ -195,11 +161,7 @@ pub async fn enroll(
 }
 
 async fn has_logins(db: &impl ConnectionTrait, account_id: i64) -> AppResult<bool> {
-    Ok(user::Entity::find()
-        .filter(user::Column::HomeAccountId.eq(account_id))
-        .one(db)
-        .await?
-        .is_some())
+    Ok(user::Entity::find().filter(user::Column::HomeAccountId.eq(account_id)).one(db).await?.is_some())
 }
 
 pub async fn insert_user(
@@ -224,12 +186,7 @@ pub async fn insert_user(
         ..Default::default()
     };
     // Checked first for a clear answer; the unique index settles races.
-    if user::Entity::find()
-        .filter(user::Column::LoginKey.eq(login_key(login_name)))
-        .one(txn)
-        .await?
-        .is_some()
-    {
+    if user::Entity::find().filter(user::Column::LoginKey.eq(login_key(login_name))).one(txn).await?.is_some() {
         return Err(login_taken());
     }
     let savepoint = txn.begin().await?;
@@ -240,16 +197,13 @@ pub async fn insert_user(
         }
         Err(err) => Err(unique_violation_as(
             err,
-            UserError::new(UserErrorCode::DuplicateName, "that login name is taken")
-                .at("loginName"),
+            UserError::new(UserErrorCode::DuplicateName, "that login name is taken").at("loginName"),
         )),
     }
 }
 
 fn login_taken() -> AppError {
-    AppError::User(
-        UserError::new(UserErrorCode::DuplicateName, "that login name is taken").at("loginName"),
-    )
+    AppError::User(UserError::new(UserErrorCode::DuplicateName, "that login name is taken").at("loginName"))
 }
 
 fn wrong_login() -> AppError {
@@ -268,10 +222,7 @@ pub async fn verify_credentials(
 ) -> AppResult<user::Model> {
     let key = login_key(login_name);
     let attempt = lockout::begin_attempt(db, &format!("login:{key}"), client).await?;
-    let found = user::Entity::find()
-        .filter(user::Column::LoginKey.eq(key))
-        .one(db)
-        .await?;
+    let found = user::Entity::find().filter(user::Column::LoginKey.eq(key)).one(db).await?;
     let check = crypto::verify_password(
         password.to_owned(),
         found.as_ref().map(|u| u.password_hash.clone()),
@@ -301,10 +252,7 @@ pub async fn ensure_may_sign_in(db: &impl ConnectionTrait, user: &user::Model) -
             .await?
             .is_some();
         if !active {
-            return Err(AppError::user(
-                UserErrorCode::NotActive,
-                "this login's account is deactivated",
-            ));
+            return Err(AppError::user(UserErrorCode::NotActive, "this login's account is deactivated"));
         }
     }
     Ok(())
@@ -321,18 +269,12 @@ pub async fn login(
     ensure_may_sign_in(db, &user).await?;
     let txn = db.begin().await?;
     let token = open_session(&txn, settings, user.id).await?;
-    AuditEntry::new(Some(user.id), "user.signed_in", "User", user.id)
-        .record(&txn)
-        .await?;
+    AuditEntry::new(Some(user.id), "user.signed_in", "User", user.id).record(&txn).await?;
     txn.commit().await?;
     Ok(SignedIn { token, user })
 }
 
-pub async fn open_session(
-    txn: &impl ConnectionTrait,
-    settings: &Settings,
-    user_id: i64,
-) -> AppResult<String> {
+pub async fn open_session(txn: &impl ConnectionTrait, settings: &Settings, user_id: i64) -> AppResult<String> {
     let token = crypto::new_random_token("cnp_");
     let now = chrono::Utc::now();
     session::ActiveModel {
@@ -352,35 +294,24 @@ pub async fn open_session(
 pub async fn logout(db: &DatabaseConnection, session_id: i64, user_id: i64) -> AppResult<()> {
     let txn = db.begin().await?;
     session::Entity::update_many()
-        .col_expr(
-            session::Column::RevokedAt,
-            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
-        )
+        .col_expr(session::Column::RevokedAt, sea_orm::sea_query::Expr::value(chrono::Utc::now()))
         .filter(session::Column::Id.eq(session_id))
         .exec(&txn)
         .await?;
-    AuditEntry::new(Some(user_id), "user.signed_out", "User", user_id)
-        .record(&txn)
-        .await?;
+    AuditEntry::new(Some(user_id), "user.signed_out", "User", user_id).record(&txn).await?;
     txn.commit().await?;
     Ok(())
 }
 
 /// Revokes every live session of the logins of an account (deactivation, password change).
-pub async fn revoke_sessions_of_account(
-    txn: &impl ConnectionTrait,
-    account_id: i64,
-) -> AppResult<()> {
+pub async fn revoke_sessions_of_account(txn: &impl ConnectionTrait, account_id: i64) -> AppResult<()> {
     let users = sea_orm::sea_query::Query::select()
         .column(user::Column::Id)
         .from(user::Entity)
         .and_where(user::Column::HomeAccountId.eq(account_id))
         .to_owned();
     session::Entity::update_many()
-        .col_expr(
-            session::Column::RevokedAt,
-            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
-        )
+        .col_expr(session::Column::RevokedAt, sea_orm::sea_query::Expr::value(chrono::Utc::now()))
         .filter(session::Column::UserId.in_subquery(users))
         .filter(session::Column::RevokedAt.is_null())
         .exec(txn)
@@ -410,14 +341,8 @@ pub async fn authenticate(
         let hard_end = session.created_at + settings.session_max;
         let expires_at = (now + settings.session_idle).min(hard_end);
         session::Entity::update_many()
-            .col_expr(
-                session::Column::LastSeenAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
-            .col_expr(
-                session::Column::ExpiresAt,
-                sea_orm::sea_query::Expr::value(expires_at),
-            )
+            .col_expr(session::Column::LastSeenAt, sea_orm::sea_query::Expr::value(now))
+            .col_expr(session::Column::ExpiresAt, sea_orm::sea_query::Expr::value(expires_at))
             .filter(session::Column::Id.eq(session.id))
             .exec(db)
             .await?;
@@ -447,19 +372,10 @@ pub async fn create_staff(
     Ok(user)
 }
 
-pub async fn find_by_login(
-    db: &impl ConnectionTrait,
-    login_name: &str,
-) -> AppResult<Option<user::Model>> {
-    Ok(user::Entity::find()
-        .filter(user::Column::LoginKey.eq(login_key(login_name)))
-        .one(db)
-        .await?)
+pub async fn find_by_login(db: &impl ConnectionTrait, login_name: &str) -> AppResult<Option<user::Model>> {
+    Ok(user::Entity::find().filter(user::Column::LoginKey.eq(login_key(login_name))).one(db).await?)
 }
 
 pub async fn user_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> {
-    user::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::internal(format!("user {id} vanished")))
+    user::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::internal(format!("user {id} vanished")))
 }

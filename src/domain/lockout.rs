@@ -6,8 +6,8 @@
 //! for the window. After `MAX_FAILURES` in `WINDOW`, the target is locked for that client.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Set, Statement, TransactionTrait,
 };
 
 use crate::entity::proof_failure;
@@ -23,11 +23,7 @@ pub struct ProofAttempt {
 }
 
 /// Counts an attempt at `target` from `client`, or refuses with `LOCKED`.
-pub async fn begin_attempt(
-    db: &DatabaseConnection,
-    target: &str,
-    client: &str,
-) -> AppResult<ProofAttempt> {
+pub async fn begin_attempt(db: &DatabaseConnection, target: &str, client: &str) -> AppResult<ProofAttempt> {
     let txn = db.begin().await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         // Serialise attempts on the same (target, client) until this transaction ends.
@@ -72,9 +68,7 @@ pub async fn begin_attempt(
 impl ProofAttempt {
     /// The proof was right: this attempt does not count as a failure.
     pub async fn succeeded(self, db: &impl ConnectionTrait) -> AppResult<()> {
-        proof_failure::Entity::delete_by_id(self.id)
-            .exec(db)
-            .await?;
+        proof_failure::Entity::delete_by_id(self.id).exec(db).await?;
         Ok(())
     }
 

@@ -32,9 +32,6 @@ pub async fn queue(txn: &impl ConnectionTrait, mail: Mail) -> AppResult<()> {
         sent_at: Set(None),
         ..Default::default()
     };
-    outbox::Entity::insert(row)
-        .on_conflict_do_nothing_on([outbox::Column::DedupeKey])
-        .exec(txn)
-        .await?;
+    outbox::Entity::insert(row).on_conflict_do_nothing_on([outbox::Column::DedupeKey]).exec(txn).await?;
     Ok(())
 }

@@ -14,8 +14,7 @@ use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
 use crate::graphql::loaders::{
-    AccountKey, GroupKey, InvoicesPage, OpenBalanceKey, ProductKey, SecondariesPage,
-    SecondaryCountKey,
+    AccountKey, GroupKey, InvoicesPage, OpenBalanceKey, ProductKey, SecondariesPage, SecondaryCountKey,
 };
 use crate::graphql::product::Product;
 use crate::graphql::scalars::{Cents, Money};
@@ -34,6 +33,7 @@ pub struct AccountSettings {
     pub ebill_notifications: bool,
 }
 
+/// A customer account: a main account, a secondary of one, or standalone.
 #[Object]
 impl Account {
     /// The global id.
@@ -61,11 +61,7 @@ impl Account {
         if self.0.parent_id.is_some() {
             return Ok(AccountRole::Secondary);
         }
-        let count = ctx
-            .loader()?
-            .load_one(SecondaryCountKey(self.0.id))
-            .await?
-            .unwrap_or(0);
+        let count = ctx.loader()?.load_one(SecondaryCountKey(self.0.id)).await?.unwrap_or(0);
         Ok(role_of(&self.0, count))
     }
 
@@ -76,11 +72,7 @@ impl Account {
 
     /// The product the account is for.
     async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>> {
-        Ok(ctx
-            .loader()?
-            .load_one(ProductKey(self.0.product_id))
-            .await?
-            .map(Product))
+        Ok(ctx.loader()?.load_one(ProductKey(self.0.product_id)).await?.map(Product))
     }
 
     /// INDIVIDUAL, or COLLECTIVE when billed through the main's collective invoice.
@@ -93,11 +85,7 @@ impl Account {
         let Some(parent_id) = self.0.parent_id else {
             return Ok(None);
         };
-        Ok(ctx
-            .loader()?
-            .load_one(AccountKey(parent_id))
-            .await?
-            .map(Account))
+        Ok(ctx.loader()?.load_one(AccountKey(parent_id)).await?.map(Account))
     }
 
     /// The secondaries of a main account that you may see, oldest first.
@@ -109,19 +97,9 @@ impl Account {
     ) -> Result<IdConnection<Account>> {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
-        let page = SecondariesPage {
-            parent_id: self.0.id,
-            after: after_id.unwrap_or(0),
-            first,
-        };
+        let page = SecondariesPage { parent_id: self.0.id, after: after_id.unwrap_or(0), first };
         let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
-        Ok(connection_from_rows(
-            rows,
-            first,
-            after_id.is_some(),
-            |a| a.id,
-            Account,
-        ))
+        Ok(connection_from_rows(rows, first, after_id.is_some(), |a| a.id, Account))
     }
 
     /// The family group this account is in, if any and if you may see it.
@@ -134,25 +112,11 @@ impl Account {
 
     /// What is owed on open invoices, one entry per currency (empty without VIEW_INVOICES).
     async fn open_balance(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
-        if !ctx
-            .viewer()?
-            .rights_on(&self.0)
-            .has(Permission::ViewInvoices)
-        {
+        if !ctx.viewer()?.rights_on(&self.0).has(Permission::ViewInvoices) {
             return Ok(Vec::new());
         }
-        let balances = ctx
-            .loader()?
-            .load_one(OpenBalanceKey(self.0.id))
-            .await?
-            .unwrap_or_default();
-        Ok(balances
-            .into_iter()
-            .map(|(currency, cents)| Money {
-                amount_cents: Cents(cents),
-                currency,
-            })
-            .collect())
+        let balances = ctx.loader()?.load_one(OpenBalanceKey(self.0.id)).await?.unwrap_or_default();
+        Ok(balances.into_iter().map(|(currency, cents)| Money { amount_cents: Cents(cents), currency }).collect())
     }
 
     /// The account's invoices, newest first (empty without VIEW_INVOICES).
@@ -165,11 +129,7 @@ impl Account {
     ) -> Result<IdConnection<Invoice>> {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
-        if !ctx
-            .viewer()?
-            .rights_on(&self.0)
-            .has(Permission::ViewInvoices)
-        {
+        if !ctx.viewer()?.rights_on(&self.0).has(Permission::ViewInvoices) {
             return Ok(connection_from_rows(
                 Vec::new(),
                 first,
@@ -178,29 +138,14 @@ impl Account {
                 Invoice,
             ));
         }
-        let page = InvoicesPage {
-            account_id: self.0.id,
-            status,
-            before_id: after_id.unwrap_or(i64::MAX),
-            first,
-        };
+        let page = InvoicesPage { account_id: self.0.id, status, before_id: after_id.unwrap_or(i64::MAX), first };
         let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
-        Ok(connection_from_rows(
-            rows,
-            first,
-            after_id.is_some(),
-            |i| i.id,
-            Invoice,
-        ))
+        Ok(connection_from_rows(rows, first, after_id.is_some(), |i| i.id, Invoice))
     }
 
     /// The account's settings (null without MANAGE_SETTINGS).
     async fn settings(&self, ctx: &Context<'_>) -> Result<Option<AccountSettings>> {
-        if !ctx
-            .viewer()?
-            .rights_on(&self.0)
-            .has(Permission::ManageSettings)
-        {
+        if !ctx.viewer()?.rights_on(&self.0).has(Permission::ManageSettings) {
             return Ok(None);
         }
         Ok(Some(AccountSettings {
@@ -221,11 +166,7 @@ impl Account {
         if !ctx.viewer()?.is_staff() {
             return Ok(None);
         }
-        Ok(Some(crypto::enrollment_token(
-            &ctx.settings()?.secret,
-            self.0.id,
-            self.0.token_version,
-        )))
+        Ok(Some(crypto::enrollment_token(&ctx.settings()?.secret, self.0.id, self.0.token_version)))
     }
 }
 
@@ -234,9 +175,5 @@ pub async fn account_by_global_id(ctx: &Context<'_>, id: &ID) -> Result<Option<A
     let Some(number) = ids::decode_as(id, NodeType::Account) else {
         return Ok(None);
     };
-    Ok(ctx
-        .loader()?
-        .load_one(AccountKey(number))
-        .await?
-        .map(Account))
+    Ok(ctx.loader()?.load_one(AccountKey(number)).await?.map(Account))
 }

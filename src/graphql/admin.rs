@@ -38,19 +38,13 @@ pub struct AccountWithTokenPayload {
     pub user_errors: Vec<UserError>,
 }
 
-fn with_token(
-    outcome: AppResult<(crate::entity::account::Model, String)>,
-) -> Result<AccountWithTokenPayload> {
+fn with_token(outcome: AppResult<(crate::entity::account::Model, String)>) -> Result<AccountWithTokenPayload> {
     into_payload(outcome, |value, user_errors| {
         let (account, enrollment_token) = match value {
             Some((a, t)) => (Some(Account(a)), Some(t)),
             None => (None, None),
         };
-        AccountWithTokenPayload {
-            account,
-            enrollment_token,
-            user_errors,
-        }
+        AccountWithTokenPayload { account, enrollment_token, user_errors }
     })
 }
 
@@ -66,7 +60,7 @@ impl AdminMutation {
         input: AdminCreateAccountInput,
     ) -> Result<AccountWithTokenPayload> {
         let outcome = async {
-            let viewer = ctx.viewer()?;
+            let viewer = &*ctx.viewer()?;
             accounts::admin_create_account(
                 ctx.db()?,
                 &ctx.settings()?.secret,
@@ -89,16 +83,10 @@ impl AdminMutation {
         input: AdminRotateEnrollmentTokenInput,
     ) -> Result<AccountWithTokenPayload> {
         let outcome = async {
-            let viewer = ctx.viewer()?;
+            let viewer = &*ctx.viewer()?;
             accounts::require_staff(viewer)?;
             let account_id = ids::decode_input(&input.account_id, NodeType::Account, "accountId")?;
-            accounts::admin_rotate_enrollment_token(
-                ctx.db()?,
-                &ctx.settings()?.secret,
-                viewer,
-                account_id,
-            )
-            .await
+            accounts::admin_rotate_enrollment_token(ctx.db()?, &ctx.settings()?.secret, viewer, account_id).await
         }
         .await;
         with_token(outcome)

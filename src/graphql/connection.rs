@@ -17,15 +17,11 @@ pub fn page_size(first: Option<i32>) -> AppResult<u64> {
     match first {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(n) if (0..=MAX_PAGE_SIZE as i32).contains(&n) => Ok(n as u64),
-        Some(_) => Err(AppError::InvalidInput(format!(
-            "`first` must be between 0 and {MAX_PAGE_SIZE}"
-        ))),
+        Some(_) => Err(AppError::InvalidInput(format!("`first` must be between 0 and {MAX_PAGE_SIZE}"))),
     }
 }
 
-pub fn decode_cursor<K: serde::Serialize + serde::de::DeserializeOwned>(
-    after: Option<&str>,
-) -> AppResult<Option<K>> {
+pub fn decode_cursor<K: serde::Serialize + serde::de::DeserializeOwned>(after: Option<&str>) -> AppResult<Option<K>> {
     after
         .map(|c| {
             OpaqueCursor::<K>::decode_cursor(c)
@@ -50,9 +46,6 @@ where
     let has_next = rows.len() as u64 > first;
     rows.truncate(first as usize);
     let mut connection = Connection::new(has_previous, has_next);
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(OpaqueCursor(key(&row)), node(row))),
-    );
+    connection.edges.extend(rows.into_iter().map(|row| Edge::new(OpaqueCursor(key(&row)), node(row))));
     connection
 }

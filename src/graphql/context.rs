@@ -1,6 +1,6 @@
 //! Per-request data and typed getters, so resolvers never unwrap context lookups.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
@@ -20,10 +20,19 @@ pub struct AppState {
     pub events: EventBus,
 }
 
+/// The viewer of a request, shared with its loaders. It changes once at most: when a
+/// `login`/`enroll` in the request signs someone in, the rest of the response (the
+/// payload's `user { ... }`) is resolved as them.
+pub type SharedViewer = Arc<RwLock<Option<Arc<Viewer>>>>;
+
+pub fn read_viewer(shared: &SharedViewer) -> Option<Arc<Viewer>> {
+    shared.read().ok().and_then(|v| v.clone())
+}
+
 /// Who is asking, built by the HTTP handler for each request.
 #[derive(Clone)]
 pub struct RequestContext {
-    pub viewer: Option<Arc<Viewer>>,
+    viewer: SharedViewer,
     pub session_id: Option<i64>,
     /// The client address, for lockouts and rate limits.
     pub client: String,
@@ -31,24 +40,22 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new(
-        state: &AppState,
-        viewer: Option<Viewer>,
-        session_id: Option<i64>,
-        client: String,
-    ) -> Self {
-        let viewer = viewer.map(Arc::new);
-        let batch = Batch {
-            db: state.db.clone(),
-            viewer: viewer.clone(),
-            settings: state.settings.clone(),
-        };
-        let loader = DataLoader::with_cache(batch, tokio::spawn, HashMapCache::default());
-        Self {
-            viewer,
-            session_id,
-            client,
-            loader: Arc::new(loader),
+    pub fn new(state: &AppState, viewer: Option<Viewer>, session_id: Option<i64>, client: String) -> Self {
+        let viewer: SharedViewer = Arc::new(RwLock::new(viewer.map(Arc::new)));
+        let batch = Batch { db: state.db.clone(), viewer: viewer.clone(), settings: state.settings.clone() };
+        let loader =
+            DataLoader::with_cache(batch, tokio::spawn, HashMapCache::default()).delay(state.settings.loader_delay);
+        Self { viewer, session_id, client, loader: Arc::new(loader) }
+    }
+
+    pub fn viewer(&self) -> Option<Arc<Viewer>> {
+        read_viewer(&self.viewer)
+    }
+
+    /// Resolves the rest of this request as a user who just signed in.
+    pub fn sign_in(&self, viewer: Viewer) {
+        if let Ok(mut slot) = self.viewer.write() {
+            *slot = Some(Arc::new(viewer));
         }
     }
 }
@@ -66,29 +73,22 @@ pub trait ContextExt {
         Ok(&self.request()?.loader)
     }
     /// The signed-in viewer, or UNAUTHENTICATED.
-    fn viewer(&self) -> AppResult<&Viewer> {
-        self.request()?
-            .viewer
-            .as_deref()
-            .ok_or(AppError::Unauthenticated)
+    fn viewer(&self) -> AppResult<Arc<Viewer>> {
+        self.request()?.viewer().ok_or(AppError::Unauthenticated)
     }
-    fn maybe_viewer(&self) -> Option<&Viewer> {
-        self.request().ok().and_then(|r| r.viewer.as_deref())
+    fn maybe_viewer(&self) -> Option<Arc<Viewer>> {
+        self.request().ok().and_then(|r| r.viewer())
     }
     fn client(&self) -> &str {
-        self.request()
-            .map(|r| r.client.as_str())
-            .unwrap_or("unknown")
+        self.request().map(|r| r.client.as_str()).unwrap_or("unknown")
     }
 }
 
 impl ContextExt for Context<'_> {
     fn state(&self) -> AppResult<&AppState> {
-        self.data::<AppState>()
-            .map_err(|_| AppError::internal("AppState missing from schema data"))
+        self.data::<AppState>().map_err(|_| AppError::internal("AppState missing from schema data"))
     }
     fn request(&self) -> AppResult<&RequestContext> {
-        self.data::<RequestContext>()
-            .map_err(|_| AppError::internal("RequestContext missing from request data"))
+        self.data::<RequestContext>().map_err(|_| AppError::internal("RequestContext missing from request data"))
     }
 }

@@ -18,6 +18,8 @@ use crate::graphql::user::User;
 /// on those accounts.
 pub struct Group(pub group::Model);
 
+/// A group of a main account's family: its accounts, its members and their permissions
+/// on those accounts.
 #[Object]
 impl Group {
     /// The global id.
@@ -38,11 +40,7 @@ impl Group {
     }
     /// The main account whose family the group belongs to.
     async fn main_account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
-        Ok(ctx
-            .loader()?
-            .load_one(AccountKey(self.0.main_account_id))
-            .await?
-            .map(Account))
+        Ok(ctx.loader()?.load_one(AccountKey(self.0.main_account_id)).await?.map(Account))
     }
     /// The accounts in the group that you may see.
     async fn accounts(
@@ -53,19 +51,9 @@ impl Group {
     ) -> Result<IdConnection<Account>> {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
-        let page = GroupAccountsPage {
-            group_id: self.0.id,
-            after: after_id.unwrap_or(0),
-            first,
-        };
+        let page = GroupAccountsPage { group_id: self.0.id, after: after_id.unwrap_or(0), first };
         let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
-        Ok(connection_from_rows(
-            rows,
-            first,
-            after_id.is_some(),
-            |a| a.id,
-            Account,
-        ))
+        Ok(connection_from_rows(rows, first, after_id.is_some(), |a| a.id, Account))
     }
     /// The group's members (empty unless you may manage the family's groups).
     async fn members(
@@ -76,36 +64,15 @@ impl Group {
     ) -> Result<IdConnection<User>> {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
-        let main = ctx
-            .loader()?
-            .load_one(AccountKey(self.0.main_account_id))
-            .await?;
-        let may_list = main.is_some_and(|m| {
-            ctx.viewer()
-                .is_ok_and(|v| v.rights_on_family(&m).has(Permission::ManageGroups))
-        });
+        let main = ctx.loader()?.load_one(AccountKey(self.0.main_account_id)).await?;
+        let may_list =
+            main.is_some_and(|m| ctx.viewer().is_ok_and(|v| v.rights_on_family(&m).has(Permission::ManageGroups)));
         if !may_list {
-            return Ok(connection_from_rows(
-                Vec::new(),
-                first,
-                false,
-                |u: &crate::entity::user::Model| u.id,
-                User,
-            ));
+            return Ok(connection_from_rows(Vec::new(), first, false, |u: &crate::entity::user::Model| u.id, User));
         }
-        let page = GroupMembersPage {
-            group_id: self.0.id,
-            after: after_id.unwrap_or(0),
-            first,
-        };
+        let page = GroupMembersPage { group_id: self.0.id, after: after_id.unwrap_or(0), first };
         let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
-        Ok(connection_from_rows(
-            rows,
-            first,
-            after_id.is_some(),
-            |u| u.id,
-            User,
-        ))
+        Ok(connection_from_rows(rows, first, after_id.is_some(), |u| u.id, User))
     }
 }
 
@@ -173,40 +140,22 @@ pub struct GroupMutation;
 #[Object]
 impl GroupMutation {
     /// Creates a group in a family (needs MANAGE_GROUPS).
-    async fn create_group(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateGroupInput,
-    ) -> Result<GroupPayload> {
+    async fn create_group(&self, ctx: &Context<'_>, input: CreateGroupInput) -> Result<GroupPayload> {
         let outcome: AppResult<Group> = async {
-            let viewer = ctx.viewer()?;
-            let main_id =
-                ids::decode_input(&input.main_account_id, NodeType::Account, "mainAccountId")?;
-            let group = group_service::create_group(
-                ctx.db()?,
-                viewer,
-                main_id,
-                &input.name,
-                &input.permissions,
-            )
-            .await?;
+            let viewer = &*ctx.viewer()?;
+            let main_id = ids::decode_input(&input.main_account_id, NodeType::Account, "mainAccountId")?;
+            let group =
+                group_service::create_group(ctx.db()?, viewer, main_id, &input.name, &input.permissions).await?;
             Ok(Group(group))
         }
         .await;
-        into_payload(outcome, |group, user_errors| GroupPayload {
-            group,
-            user_errors,
-        })
+        into_payload(outcome, |group, user_errors| GroupPayload { group, user_errors })
     }
 
     /// Renames a group or replaces its permissions (needs MANAGE_GROUPS).
-    async fn update_group(
-        &self,
-        ctx: &Context<'_>,
-        input: UpdateGroupInput,
-    ) -> Result<GroupPayload> {
+    async fn update_group(&self, ctx: &Context<'_>, input: UpdateGroupInput) -> Result<GroupPayload> {
         let outcome: AppResult<Group> = async {
-            let viewer = ctx.viewer()?;
+            let viewer = &*ctx.viewer()?;
             let group_id = ids::decode_input(&input.group_id, NodeType::Group, "groupId")?;
             let group = group_service::update_group(
                 ctx.db()?,
@@ -219,43 +168,26 @@ impl GroupMutation {
             Ok(Group(group))
         }
         .await;
-        into_payload(outcome, |group, user_errors| GroupPayload {
-            group,
-            user_errors,
-        })
+        into_payload(outcome, |group, user_errors| GroupPayload { group, user_errors })
     }
 
     /// Deletes a group; its accounts fall back to the Default Group (needs MANAGE_GROUPS).
-    async fn delete_group(
-        &self,
-        ctx: &Context<'_>,
-        input: DeleteGroupInput,
-    ) -> Result<GroupPayload> {
+    async fn delete_group(&self, ctx: &Context<'_>, input: DeleteGroupInput) -> Result<GroupPayload> {
         let outcome: AppResult<Group> = async {
-            let viewer = ctx.viewer()?;
+            let viewer = &*ctx.viewer()?;
             let group_id = ids::decode_input(&input.group_id, NodeType::Group, "groupId")?;
-            Ok(Group(
-                group_service::delete_group(ctx.db()?, viewer, group_id).await?,
-            ))
+            Ok(Group(group_service::delete_group(ctx.db()?, viewer, group_id).await?))
         }
         .await;
-        into_payload(outcome, |group, user_errors| GroupPayload {
-            group,
-            user_errors,
-        })
+        into_payload(outcome, |group, user_errors| GroupPayload { group, user_errors })
     }
 
     /// Invites a user by email into groups of a family (needs MANAGE_GROUPS). The
     /// invitation is single use and expires after 7 days.
-    async fn invite_user(
-        &self,
-        ctx: &Context<'_>,
-        input: InviteUserInput,
-    ) -> Result<InviteUserPayload> {
+    async fn invite_user(&self, ctx: &Context<'_>, input: InviteUserInput) -> Result<InviteUserPayload> {
         let outcome: AppResult<String> = async {
-            let viewer = ctx.viewer()?;
-            let main_id =
-                ids::decode_input(&input.main_account_id, NodeType::Account, "mainAccountId")?;
+            let viewer = &*ctx.viewer()?;
+            let main_id = ids::decode_input(&input.main_account_id, NodeType::Account, "mainAccountId")?;
             let group_ids = input
                 .group_ids
                 .iter()
@@ -264,9 +196,6 @@ impl GroupMutation {
             group_service::invite_user(ctx.db()?, viewer, main_id, &input.email, &group_ids).await
         }
         .await;
-        into_payload(outcome, |invitation_token, user_errors| InviteUserPayload {
-            invitation_token,
-            user_errors,
-        })
+        into_payload(outcome, |invitation_token, user_errors| InviteUserPayload { invitation_token, user_errors })
     }
 }

@@ -64,20 +64,14 @@ pub fn decode_input(id: &ID, expected: NodeType, field: &str) -> AppResult<i64> 
     match decode_any(id) {
         Some((t, n)) if t == expected => Ok(n),
         _ => Err(AppError::User(
-            UserError::new(
-                UserErrorCode::NotFound,
-                format!("no such {}", expected.name().to_lowercase()),
-            )
-            .at(field),
+            UserError::new(UserErrorCode::NotFound, format!("no such {}", expected.name().to_lowercase())).at(field),
         )),
     }
 }
 
 /// The number inside a global id of the expected type, or None (for lookups answering null).
 pub fn decode_as(id: &ID, expected: NodeType) -> Option<i64> {
-    decode_any(id)
-        .filter(|(t, _)| *t == expected)
-        .map(|(_, n)| n)
+    decode_any(id).filter(|(t, _)| *t == expected).map(|(_, n)| n)
 }
 
 #[cfg(test)]
@@ -91,9 +85,6 @@ mod tests {
         assert_eq!(decode_as(&id, NodeType::Account), None);
         assert_eq!(decode_any("not base64!"), None);
         assert_eq!(decode_any(&BASE64URL_NOPAD.encode(b"Account:-3")), None);
-        assert_eq!(
-            decode_any(&BASE64URL_NOPAD.encode(b"Account:99999999999999999999")),
-            None
-        );
+        assert_eq!(decode_any(&BASE64URL_NOPAD.encode(b"Account:99999999999999999999")), None);
     }
 }

@@ -9,9 +9,7 @@ use crate::graphql::account::Account;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
-use crate::graphql::loaders::{
-    AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey,
-};
+use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey};
 use crate::graphql::scalars::Cents;
 
 /// An invoice of one account.
@@ -30,6 +28,7 @@ pub struct InvoiceLine {
     pub amount_cents: Cents,
 }
 
+/// An invoice of one account.
 #[Object]
 impl Invoice {
     /// The global id.
@@ -42,11 +41,7 @@ impl Invoice {
     }
     /// The account billed.
     async fn account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
-        Ok(ctx
-            .loader()?
-            .load_one(AccountKey(self.0.account_id))
-            .await?
-            .map(Account))
+        Ok(ctx.loader()?.load_one(AccountKey(self.0.account_id)).await?.map(Account))
     }
     /// OPEN, PAID or VOID.
     async fn status(&self) -> InvoiceStatus {
@@ -70,11 +65,7 @@ impl Invoice {
     }
     /// The invoice's lines, in order.
     async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<InvoiceLine>> {
-        let lines = ctx
-            .loader()?
-            .load_one(InvoiceLinesKey(self.0.id))
-            .await?
-            .unwrap_or_default();
+        let lines = ctx.loader()?.load_one(InvoiceLinesKey(self.0.id)).await?.unwrap_or_default();
         Ok(lines
             .into_iter()
             .map(|l| InvoiceLine {
@@ -90,11 +81,7 @@ impl Invoice {
         let Some(id) = self.0.collective_invoice_id else {
             return Ok(None);
         };
-        Ok(ctx
-            .loader()?
-            .load_one(CollectiveInvoiceKey(id))
-            .await?
-            .map(CollectiveInvoice))
+        Ok(ctx.loader()?.load_one(CollectiveInvoiceKey(id)).await?.map(CollectiveInvoice))
     }
     /// Where to download the PDF; null until downloads are offered.
     async fn pdf_url(&self) -> Option<String> {
@@ -110,6 +97,8 @@ impl Invoice {
 /// invoices of the main and of its COLLECTIVE secondaries in one currency.
 pub struct CollectiveInvoice(pub collective_invoice::Model);
 
+/// One invoice for a main account's family over a period, consolidating the open
+/// invoices of the main and of its COLLECTIVE secondaries in one currency.
 #[Object]
 impl CollectiveInvoice {
     /// The global id.
@@ -122,11 +111,7 @@ impl CollectiveInvoice {
     }
     /// The main account billed.
     async fn main_account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
-        Ok(ctx
-            .loader()?
-            .load_one(AccountKey(self.0.main_account_id))
-            .await?
-            .map(Account))
+        Ok(ctx.loader()?.load_one(AccountKey(self.0.main_account_id)).await?.map(Account))
     }
     /// First day of the period.
     async fn period_start(&self) -> NaiveDate {
@@ -157,18 +142,8 @@ impl CollectiveInvoice {
     ) -> Result<IdConnection<Invoice>> {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
-        let page = CollectiveMembersPage {
-            collective_invoice_id: self.0.id,
-            after: after_id.unwrap_or(0),
-            first,
-        };
+        let page = CollectiveMembersPage { collective_invoice_id: self.0.id, after: after_id.unwrap_or(0), first };
         let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
-        Ok(connection_from_rows(
-            rows,
-            first,
-            after_id.is_some(),
-            |i| i.id,
-            Invoice,
-        ))
+        Ok(connection_from_rows(rows, first, after_id.is_some(), |i| i.id, Invoice))
     }
 }

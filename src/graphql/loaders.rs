@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
-    FromQueryResult, IdenStatic, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, FromQueryResult, IdenStatic,
+    QueryFilter, QuerySelect,
 };
 
 use crate::config::Settings;
@@ -17,25 +17,23 @@ use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
 use crate::entity::{account, collective_invoice, group, invoice, invoice_line, product, user};
 use crate::error::AppError;
+use crate::graphql::context::{SharedViewer, read_viewer};
 
 /// The per-request batch loader: one database handle and the viewer whose rights filter
 /// every batch.
 pub struct Batch {
     pub db: DatabaseConnection,
-    pub viewer: Option<Arc<Viewer>>,
+    pub viewer: SharedViewer,
     pub settings: Arc<Settings>,
 }
 
 impl Batch {
-    fn viewer(&self) -> Result<&Viewer, AppError> {
-        self.viewer.as_deref().ok_or(AppError::Unauthenticated)
+    fn viewer(&self) -> Result<Arc<Viewer>, AppError> {
+        read_viewer(&self.viewer).ok_or(AppError::Unauthenticated)
     }
 
     /// Accounts by id, unfiltered (for policy checks on related rows).
-    async fn accounts_by_id(
-        &self,
-        ids: Vec<i64>,
-    ) -> Result<HashMap<i64, account::Model>, AppError> {
+    async fn accounts_by_id(&self, ids: Vec<i64>) -> Result<HashMap<i64, account::Model>, AppError> {
         Ok(account::Entity::find()
             .filter(account::Column::Id.is_in(ids))
             .all(&self.db)
@@ -77,10 +75,7 @@ where
         .from_subquery(inner, Alias::new("ranked"))
         .and_where(Expr::col(Alias::new("canopy_row")).lte(limit))
         .order_by(Alias::new(partition.as_str()), Order::Asc)
-        .order_by(
-            Alias::new(order.as_str()),
-            if descending { Order::Desc } else { Order::Asc },
-        )
+        .order_by(Alias::new(order.as_str()), if descending { Order::Desc } else { Order::Asc })
         .to_owned();
     let statement = db.get_database_backend().build(&outer);
     Ok(E::find().from_raw_sql(statement).all(db).await?)
@@ -94,19 +89,10 @@ impl Loader<AccountKey> for Batch {
     type Value = account::Model;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[AccountKey],
-    ) -> Result<HashMap<AccountKey, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
-        let rows = self
-            .accounts_by_id(keys.iter().map(|k| k.0).collect())
-            .await?;
-        Ok(rows
-            .into_values()
-            .filter(|a| viewer.can_see(a))
-            .map(|a| (AccountKey(a.id), a))
-            .collect())
+        let rows = self.accounts_by_id(keys.iter().map(|k| k.0).collect()).await?;
+        Ok(rows.into_values().filter(|a| viewer.can_see(a)).map(|a| (AccountKey(a.id), a)).collect())
     }
 }
 
@@ -118,10 +104,7 @@ impl Loader<SecondaryCountKey> for Batch {
     type Value = u64;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[SecondaryCountKey],
-    ) -> Result<HashMap<SecondaryCountKey, u64>, Self::Error> {
+    async fn load(&self, keys: &[SecondaryCountKey]) -> Result<HashMap<SecondaryCountKey, u64>, Self::Error> {
         #[derive(FromQueryResult)]
         struct Row {
             parent_id: i64,
@@ -138,10 +121,7 @@ impl Loader<SecondaryCountKey> for Batch {
             .await?;
         let mut map: HashMap<_, _> = keys.iter().map(|k| (*k, 0)).collect();
         for row in rows {
-            map.insert(
-                SecondaryCountKey(row.parent_id),
-                u64::try_from(row.n).unwrap_or(0),
-            );
+            map.insert(SecondaryCountKey(row.parent_id), u64::try_from(row.n).unwrap_or(0));
         }
         Ok(map)
     }
@@ -160,19 +140,13 @@ impl Loader<SecondariesPage> for Batch {
     type Value = Vec<account::Model>;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[SecondariesPage],
-    ) -> Result<HashMap<SecondariesPage, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[SecondariesPage]) -> Result<HashMap<SecondariesPage, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
         let mut out = HashMap::new();
         // Keys of one request almost always share (after, first): one statement per shape.
         let mut shapes: HashMap<(i64, u64), Vec<i64>> = HashMap::new();
         for key in keys {
-            shapes
-                .entry((key.after, key.first))
-                .or_default()
-                .push(key.parent_id);
+            shapes.entry((key.after, key.first)).or_default().push(key.parent_id);
         }
         for ((after, first), parents) in shapes {
             let condition = Condition::all()
@@ -189,22 +163,14 @@ impl Loader<SecondariesPage> for Batch {
                 first + 1,
             )
             .await?;
-            let mut grouped: HashMap<i64, Vec<account::Model>> =
-                parents.iter().map(|p| (*p, Vec::new())).collect();
+            let mut grouped: HashMap<i64, Vec<account::Model>> = parents.iter().map(|p| (*p, Vec::new())).collect();
             for row in rows {
                 if let Some(parent) = row.parent_id {
                     grouped.entry(parent).or_default().push(row);
                 }
             }
             for (parent_id, rows) in grouped {
-                out.insert(
-                    SecondariesPage {
-                        parent_id,
-                        after,
-                        first,
-                    },
-                    rows,
-                );
+                out.insert(SecondariesPage { parent_id, after, first }, rows);
             }
         }
         Ok(out)
@@ -221,20 +187,14 @@ impl Loader<GroupKey> for Batch {
 
     async fn load(&self, keys: &[GroupKey]) -> Result<HashMap<GroupKey, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
-        let groups = group::Entity::find()
-            .filter(group::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
-            .await?;
-        let mains = self
-            .accounts_by_id(groups.iter().map(|g| g.main_account_id).collect())
-            .await?;
+        let groups =
+            group::Entity::find().filter(group::Column::Id.is_in(keys.iter().map(|k| k.0))).all(&self.db).await?;
+        let mains = self.accounts_by_id(groups.iter().map(|g| g.main_account_id).collect()).await?;
         Ok(groups
             .into_iter()
             .filter(|g| {
                 viewer.groups.contains_key(&g.id)
-                    || mains
-                        .get(&g.main_account_id)
-                        .is_some_and(|m| viewer.rights_on_family(m).visible())
+                    || mains.get(&g.main_account_id).is_some_and(|m| viewer.rights_on_family(m).visible())
             })
             .map(|g| (GroupKey(g.id), g))
             .collect())
@@ -248,10 +208,7 @@ impl Loader<ProductKey> for Batch {
     type Value = product::Model;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[ProductKey],
-    ) -> Result<HashMap<ProductKey, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[ProductKey]) -> Result<HashMap<ProductKey, Self::Value>, Self::Error> {
         Ok(product::Entity::find()
             .filter(product::Column::Id.is_in(keys.iter().map(|k| k.0)))
             .all(&self.db)
@@ -292,10 +249,7 @@ impl Loader<OpenBalanceKey> for Batch {
     type Value = Vec<(String, i64)>;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[OpenBalanceKey],
-    ) -> Result<HashMap<OpenBalanceKey, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[OpenBalanceKey]) -> Result<HashMap<OpenBalanceKey, Self::Value>, Self::Error> {
         #[derive(FromQueryResult)]
         struct Row {
             account_id: i64,
@@ -307,10 +261,7 @@ impl Loader<OpenBalanceKey> for Batch {
             .column(invoice::Column::AccountId)
             .column(invoice::Column::Currency)
             .column_as(
-                Expr::from(Func::cast_as(
-                    Func::sum(Expr::col(invoice::Column::TotalCents)),
-                    Alias::new("BIGINT"),
-                )),
+                Expr::from(Func::cast_as(Func::sum(Expr::col(invoice::Column::TotalCents)), Alias::new("BIGINT"))),
                 "total",
             )
             .filter(invoice::Column::AccountId.is_in(keys.iter().map(|k| k.0)))
@@ -320,12 +271,9 @@ impl Loader<OpenBalanceKey> for Batch {
             .into_model::<Row>()
             .all(&self.db)
             .await?;
-        let mut map: HashMap<_, Vec<(String, i64)>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
+        let mut map: HashMap<_, Vec<(String, i64)>> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for row in rows {
-            map.entry(OpenBalanceKey(row.account_id))
-                .or_default()
-                .push((row.currency, row.total));
+            map.entry(OpenBalanceKey(row.account_id)).or_default().push((row.currency, row.total));
         }
         for balances in map.values_mut() {
             balances.sort();
@@ -349,17 +297,11 @@ impl Loader<InvoicesPage> for Batch {
     type Value = Vec<invoice::Model>;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[InvoicesPage],
-    ) -> Result<HashMap<InvoicesPage, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[InvoicesPage]) -> Result<HashMap<InvoicesPage, Self::Value>, Self::Error> {
         let mut out = HashMap::new();
         let mut shapes: HashMap<(Option<InvoiceStatus>, i64, u64), Vec<i64>> = HashMap::new();
         for key in keys {
-            shapes
-                .entry((key.status, key.before_id, key.first))
-                .or_default()
-                .push(key.account_id);
+            shapes.entry((key.status, key.before_id, key.first)).or_default().push(key.account_id);
         }
         for ((status, before_id, first), accounts) in shapes {
             let mut condition = Condition::all()
@@ -378,21 +320,12 @@ impl Loader<InvoicesPage> for Batch {
                 first + 1,
             )
             .await?;
-            let mut grouped: HashMap<i64, Vec<invoice::Model>> =
-                accounts.iter().map(|a| (*a, Vec::new())).collect();
+            let mut grouped: HashMap<i64, Vec<invoice::Model>> = accounts.iter().map(|a| (*a, Vec::new())).collect();
             for row in rows {
                 grouped.entry(row.account_id).or_default().push(row);
             }
             for (account_id, rows) in grouped {
-                out.insert(
-                    InvoicesPage {
-                        account_id,
-                        status,
-                        before_id,
-                        first,
-                    },
-                    rows,
-                );
+                out.insert(InvoicesPage { account_id, status, before_id, first }, rows);
             }
         }
         Ok(out)
@@ -407,25 +340,14 @@ impl Loader<InvoiceKey> for Batch {
     type Value = invoice::Model;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[InvoiceKey],
-    ) -> Result<HashMap<InvoiceKey, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[InvoiceKey]) -> Result<HashMap<InvoiceKey, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
-        let invoices = invoice::Entity::find()
-            .filter(invoice::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
-            .await?;
-        let accounts = self
-            .accounts_by_id(invoices.iter().map(|i| i.account_id).collect())
-            .await?;
+        let invoices =
+            invoice::Entity::find().filter(invoice::Column::Id.is_in(keys.iter().map(|k| k.0))).all(&self.db).await?;
+        let accounts = self.accounts_by_id(invoices.iter().map(|i| i.account_id).collect()).await?;
         Ok(invoices
             .into_iter()
-            .filter(|i| {
-                accounts
-                    .get(&i.account_id)
-                    .is_some_and(|a| viewer.rights_on(a).has(Permission::ViewInvoices))
-            })
+            .filter(|i| accounts.get(&i.account_id).is_some_and(|a| viewer.rights_on(a).has(Permission::ViewInvoices)))
             .map(|i| (InvoiceKey(i.id), i))
             .collect())
     }
@@ -439,10 +361,7 @@ impl Loader<InvoiceLinesKey> for Batch {
     type Value = Vec<invoice_line::Model>;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[InvoiceLinesKey],
-    ) -> Result<HashMap<InvoiceLinesKey, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[InvoiceLinesKey]) -> Result<HashMap<InvoiceLinesKey, Self::Value>, Self::Error> {
         use sea_orm::QueryOrder;
         let rows = invoice_line::Entity::find()
             .filter(invoice_line::Column::InvoiceId.is_in(keys.iter().map(|k| k.0)))
@@ -452,9 +371,7 @@ impl Loader<InvoiceLinesKey> for Batch {
             .await?;
         let mut map: HashMap<_, Vec<_>> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for row in rows {
-            map.entry(InvoiceLinesKey(row.invoice_id))
-                .or_default()
-                .push(row);
+            map.entry(InvoiceLinesKey(row.invoice_id)).or_default().push(row);
         }
         Ok(map)
     }
@@ -477,15 +394,11 @@ impl Loader<CollectiveInvoiceKey> for Batch {
             .filter(collective_invoice::Column::Id.is_in(keys.iter().map(|k| k.0)))
             .all(&self.db)
             .await?;
-        let mains = self
-            .accounts_by_id(rows.iter().map(|c| c.main_account_id).collect())
-            .await?;
+        let mains = self.accounts_by_id(rows.iter().map(|c| c.main_account_id).collect()).await?;
         Ok(rows
             .into_iter()
             .filter(|c| {
-                mains
-                    .get(&c.main_account_id)
-                    .is_some_and(|m| viewer.rights_on(m).has(Permission::ViewInvoices))
+                mains.get(&c.main_account_id).is_some_and(|m| viewer.rights_on(m).has(Permission::ViewInvoices))
             })
             .map(|c| (CollectiveInvoiceKey(c.id), c))
             .collect())
@@ -511,10 +424,7 @@ impl Loader<CollectiveMembersPage> for Batch {
         let mut out = HashMap::new();
         let mut shapes: HashMap<(i64, u64), Vec<i64>> = HashMap::new();
         for key in keys {
-            shapes
-                .entry((key.after, key.first))
-                .or_default()
-                .push(key.collective_invoice_id);
+            shapes.entry((key.after, key.first)).or_default().push(key.collective_invoice_id);
         }
         for ((after, first), parents) in shapes {
             let condition = Condition::all()
@@ -530,22 +440,14 @@ impl Loader<CollectiveMembersPage> for Batch {
                 first + 1,
             )
             .await?;
-            let mut grouped: HashMap<i64, Vec<invoice::Model>> =
-                parents.iter().map(|p| (*p, Vec::new())).collect();
+            let mut grouped: HashMap<i64, Vec<invoice::Model>> = parents.iter().map(|p| (*p, Vec::new())).collect();
             for row in rows {
                 if let Some(parent) = row.collective_invoice_id {
                     grouped.entry(parent).or_default().push(row);
                 }
             }
             for (collective_invoice_id, rows) in grouped {
-                out.insert(
-                    CollectiveMembersPage {
-                        collective_invoice_id,
-                        after,
-                        first,
-                    },
-                    rows,
-                );
+                out.insert(CollectiveMembersPage { collective_invoice_id, after, first }, rows);
             }
         }
         Ok(out)
@@ -564,18 +466,12 @@ impl Loader<GroupAccountsPage> for Batch {
     type Value = Vec<account::Model>;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[GroupAccountsPage],
-    ) -> Result<HashMap<GroupAccountsPage, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[GroupAccountsPage]) -> Result<HashMap<GroupAccountsPage, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
         let mut out = HashMap::new();
         let mut shapes: HashMap<(i64, u64), Vec<i64>> = HashMap::new();
         for key in keys {
-            shapes
-                .entry((key.after, key.first))
-                .or_default()
-                .push(key.group_id);
+            shapes.entry((key.after, key.first)).or_default().push(key.group_id);
         }
         for ((after, first), groups) in shapes {
             let condition = Condition::all()
@@ -592,22 +488,14 @@ impl Loader<GroupAccountsPage> for Batch {
                 first + 1,
             )
             .await?;
-            let mut grouped: HashMap<i64, Vec<account::Model>> =
-                groups.iter().map(|g| (*g, Vec::new())).collect();
+            let mut grouped: HashMap<i64, Vec<account::Model>> = groups.iter().map(|g| (*g, Vec::new())).collect();
             for row in rows {
                 if let Some(group) = row.group_id {
                     grouped.entry(group).or_default().push(row);
                 }
             }
             for (group_id, rows) in grouped {
-                out.insert(
-                    GroupAccountsPage {
-                        group_id,
-                        after,
-                        first,
-                    },
-                    rows,
-                );
+                out.insert(GroupAccountsPage { group_id, after, first }, rows);
             }
         }
         Ok(out)
@@ -626,18 +514,12 @@ impl Loader<GroupMembersPage> for Batch {
     type Value = Vec<user::Model>;
     type Error = AppError;
 
-    async fn load(
-        &self,
-        keys: &[GroupMembersPage],
-    ) -> Result<HashMap<GroupMembersPage, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[GroupMembersPage]) -> Result<HashMap<GroupMembersPage, Self::Value>, Self::Error> {
         use crate::entity::group_member;
         let mut out = HashMap::new();
         let mut shapes: HashMap<(i64, u64), Vec<i64>> = HashMap::new();
         for key in keys {
-            shapes
-                .entry((key.after, key.first))
-                .or_default()
-                .push(key.group_id);
+            shapes.entry((key.after, key.first)).or_default().push(key.group_id);
         }
         for ((after, first), groups) in shapes {
             let condition = Condition::all()
@@ -660,25 +542,14 @@ impl Loader<GroupMembersPage> for Batch {
                 .into_iter()
                 .map(|u| (u.id, u))
                 .collect();
-            let mut grouped: HashMap<i64, Vec<user::Model>> =
-                groups.iter().map(|g| (*g, Vec::new())).collect();
+            let mut grouped: HashMap<i64, Vec<user::Model>> = groups.iter().map(|g| (*g, Vec::new())).collect();
             for member in members {
                 if let Some(user) = users.get(&member.user_id) {
-                    grouped
-                        .entry(member.group_id)
-                        .or_default()
-                        .push(user.clone());
+                    grouped.entry(member.group_id).or_default().push(user.clone());
                 }
             }
             for (group_id, rows) in grouped {
-                out.insert(
-                    GroupMembersPage {
-                        group_id,
-                        after,
-                        first,
-                    },
-                    rows,
-                );
+                out.insert(GroupMembersPage { group_id, after, first }, rows);
             }
         }
         Ok(out)

@@ -21,26 +21,18 @@ use async_graphql::{MergedObject, Schema, SchemaBuilder};
 pub struct QueryRoot(user::UserQuery, node::NodeQuery, product::ProductQuery);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(
-    user::UserMutation,
-    group::GroupMutation,
-    admin::AdminMutation,
-);
+pub struct MutationRoot(user::UserMutation, group::GroupMutation, admin::AdminMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
 
 /// The schema with its limits and no data attached (the server adds its state; `canopy
 /// schema` prints the SDL from this).
 pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, subscription::SubscriptionRoot> {
-    Schema::build(
-        QueryRoot::default(),
-        MutationRoot::default(),
-        subscription::SubscriptionRoot,
-    )
-    .limit_depth(12)
-    .limit_complexity(5_000)
-    .limit_recursive_depth(32)
-    .limit_directives(50)
+    Schema::build(QueryRoot::default(), MutationRoot::default(), subscription::SubscriptionRoot)
+        .limit_depth(12)
+        .limit_complexity(5_000)
+        .limit_recursive_depth(32)
+        .limit_directives(50)
 }
 
 /// The SDL that `schema.graphql` must equal.

@@ -31,26 +31,13 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
     };
     let loader = ctx.loader()?;
     Ok(match node_type {
-        NodeType::Account => loader
-            .load_one(AccountKey(number))
-            .await?
-            .map(|a| Node::Account(Account(a))),
-        NodeType::User => loader
-            .load_one(UserKey(number))
-            .await?
-            .map(|u| Node::User(User(u))),
-        NodeType::Group => loader
-            .load_one(GroupKey(number))
-            .await?
-            .map(|g| Node::Group(Group(g))),
-        NodeType::Invoice => loader
-            .load_one(InvoiceKey(number))
-            .await?
-            .map(|i| Node::Invoice(Invoice(i))),
-        NodeType::CollectiveInvoice => loader
-            .load_one(CollectiveInvoiceKey(number))
-            .await?
-            .map(|c| Node::CollectiveInvoice(CollectiveInvoice(c))),
+        NodeType::Account => loader.load_one(AccountKey(number)).await?.map(|a| Node::Account(Account(a))),
+        NodeType::User => loader.load_one(UserKey(number)).await?.map(|u| Node::User(User(u))),
+        NodeType::Group => loader.load_one(GroupKey(number)).await?.map(|g| Node::Group(Group(g))),
+        NodeType::Invoice => loader.load_one(InvoiceKey(number)).await?.map(|i| Node::Invoice(Invoice(i))),
+        NodeType::CollectiveInvoice => {
+            loader.load_one(CollectiveInvoiceKey(number)).await?.map(|c| Node::CollectiveInvoice(CollectiveInvoice(c)))
+        }
         _ => None,
     })
 }
@@ -99,16 +86,9 @@ impl NodeQuery {
                     .await
                     .map_err(AppError::from)?;
                 let Some(found) = found else { return Ok(None) };
-                Ok(ctx
-                    .loader()?
-                    .load_one(AccountKey(found.id))
-                    .await?
-                    .map(Account))
+                Ok(ctx.loader()?.load_one(AccountKey(found.id)).await?.map(Account))
             }
-            _ => Err(AppError::InvalidInput(
-                "give exactly one of `id` and `customerNumber`".into(),
-            )
-            .into()),
+            _ => Err(AppError::InvalidInput("give exactly one of `id` and `customerNumber`".into()).into()),
         }
     }
 
@@ -118,27 +98,15 @@ impl NodeQuery {
         let Some(number) = ids::decode_as(&id, NodeType::Invoice) else {
             return Ok(None);
         };
-        Ok(ctx
-            .loader()?
-            .load_one(InvoiceKey(number))
-            .await?
-            .map(Invoice))
+        Ok(ctx.loader()?.load_one(InvoiceKey(number)).await?.map(Invoice))
     }
 
     /// A collective invoice by global id; null when missing or not yours to view.
-    async fn collective_invoice(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-    ) -> Result<Option<CollectiveInvoice>> {
+    async fn collective_invoice(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CollectiveInvoice>> {
         ctx.viewer()?;
         let Some(number) = ids::decode_as(&id, NodeType::CollectiveInvoice) else {
             return Ok(None);
         };
-        Ok(ctx
-            .loader()?
-            .load_one(CollectiveInvoiceKey(number))
-            .await?
-            .map(CollectiveInvoice))
+        Ok(ctx.loader()?.load_one(CollectiveInvoiceKey(number)).await?.map(CollectiveInvoice))
     }
 }

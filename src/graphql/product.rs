@@ -31,6 +31,7 @@ impl Product {
     }
 }
 
+/// A product an account can be for, and that new secondaries can be ordered with.
 #[Object]
 impl Product {
     /// The product code, e.g. `MOBILE`.

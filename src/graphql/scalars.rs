@@ -7,15 +7,15 @@ use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Simpl
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cents(pub i64);
 
+/// An amount in minor units of a currency (cents). A 64-bit integer sent as a JSON
+/// number, because GraphQL's `Int` stops at 2^31.
 #[Scalar(name = "Cents")]
 impl ScalarType for Cents {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
             Value::Number(n) => match n.as_i64() {
                 Some(v) => Ok(Cents(v)),
-                None => Err(InputValueError::custom(
-                    "Cents must be a whole number of minor units within 64 bits",
-                )),
+                None => Err(InputValueError::custom("Cents must be a whole number of minor units within 64 bits")),
             },
             _ => Err(InputValueError::expected_type(value)),
         }

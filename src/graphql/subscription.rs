@@ -32,17 +32,15 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         main_account_id: ID,
     ) -> Result<impl Stream<Item = AccountTreeChange>> {
-        let viewer = ctx.viewer()?.clone();
+        let viewer = ctx.viewer()?;
         let state = ctx.state()?.clone();
         let main_id = ids::decode_as(&main_account_id, NodeType::Account).unwrap_or(-1);
         let events = BroadcastStream::new(state.events.subscribe());
         Ok(events
             .filter_map(move |event| match event {
-                Ok(Event::TreeChanged {
-                    kind,
-                    main_account_id,
-                    account_id,
-                }) if main_account_id == main_id => Some((kind, main_account_id, account_id)),
+                Ok(Event::TreeChanged { kind, main_account_id, account_id }) if main_account_id == main_id => {
+                    Some((kind, main_account_id, account_id))
+                }
                 _ => None,
             })
             .then(move |(kind, main_id, account_id)| {
@@ -51,30 +49,18 @@ impl SubscriptionRoot {
                 async move {
                     use sea_orm::{EntityTrait, QueryFilter};
                     let rows = account::Entity::find()
-                        .filter(sea_orm::ColumnTrait::is_in(
-                            &account::Column::Id,
-                            [main_id, account_id],
-                        ))
+                        .filter(sea_orm::ColumnTrait::is_in(&account::Column::Id, [main_id, account_id]))
                         .all(&db)
                         .await
                         .unwrap_or_default();
-                    let visible = |id: i64| {
-                        rows.iter()
-                            .find(|a| a.id == id && viewer.can_see(a))
-                            .cloned()
-                            .map(Account)
-                    };
+                    let visible = |id: i64| rows.iter().find(|a| a.id == id && viewer.can_see(a)).cloned().map(Account);
                     let main_visible = rows
                         .iter()
                         .find(|a| a.id == main_id)
                         .is_some_and(|m| viewer.rights_on_family(m).visible() || viewer.can_see(m));
                     (
                         main_visible,
-                        AccountTreeChange {
-                            kind,
-                            main_account: visible(main_id),
-                            account: visible(account_id),
-                        },
+                        AccountTreeChange { kind, main_account: visible(main_id), account: visible(account_id) },
                     )
                 }
             })

@@ -21,6 +21,7 @@ use crate::graphql::payload::into_payload;
 /// A login of the portal.
 pub struct User(pub user::Model);
 
+/// A login of the portal.
 #[Object]
 impl User {
     /// The global id.
@@ -56,11 +57,8 @@ impl User {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
         let viewer = ctx.viewer()?;
-        let subject: Arc<Viewer> = if viewer.user.id == self.0.id {
-            Arc::new(viewer.clone())
-        } else {
-            Arc::new(Viewer::load(ctx.db()?, self.0.clone()).await?)
-        };
+        let subject: Arc<Viewer> =
+            if viewer.user.id == self.0.id { viewer } else { Arc::new(Viewer::load(ctx.db()?, self.0.clone()).await?) };
         let rows = account::Entity::find()
             .filter(subject.visible_accounts())
             .filter(account::Column::Id.gt(after_id.unwrap_or(0)))
@@ -69,13 +67,7 @@ impl User {
             .all(ctx.db()?)
             .await
             .map_err(AppError::from)?;
-        Ok(connection_from_rows(
-            rows,
-            first,
-            after_id.is_some(),
-            |a| a.id,
-            Account,
-        ))
+        Ok(connection_from_rows(rows, first, after_id.is_some(), |a| a.id, Account))
     }
     /// The groups this user is a member of, across families.
     async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Group>> {
@@ -151,17 +143,18 @@ pub struct SessionPayload {
     pub user_errors: Vec<UserError>,
 }
 
-fn session_payload(outcome: AppResult<SignedIn>) -> Result<SessionPayload> {
+/// Builds a session payload; on success the rest of the response is resolved as the new user.
+async fn session_payload(ctx: &Context<'_>, outcome: AppResult<SignedIn>) -> Result<SessionPayload> {
+    if let Ok(signed_in) = &outcome {
+        let viewer = Viewer::load(ctx.db()?, signed_in.user.clone()).await?;
+        ctx.request()?.sign_in(viewer);
+    }
     into_payload(outcome, |signed_in, user_errors| {
         let (token, user) = match signed_in {
             Some(s) => (Some(s.token), Some(User(s.user))),
             None => (None, None),
         };
-        SessionPayload {
-            token,
-            user,
-            user_errors,
-        }
+        SessionPayload { token, user, user_errors }
     })
 }
 
@@ -204,23 +197,16 @@ impl UserMutation {
             identity::enroll(ctx.db()?, ctx.settings()?, ctx.client(), command).await
         }
         .await;
-        session_payload(outcome)
+        session_payload(ctx, outcome).await
     }
 
     /// Signs in with a login name and password.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<SessionPayload> {
         let outcome = async {
-            identity::login(
-                ctx.db()?,
-                ctx.settings()?,
-                ctx.client(),
-                &input.login_name,
-                &input.password,
-            )
-            .await
+            identity::login(ctx.db()?, ctx.settings()?, ctx.client(), &input.login_name, &input.password).await
         }
         .await;
-        session_payload(outcome)
+        session_payload(ctx, outcome).await
     }
 
     /// Ends the current session; its token stops working at once.
@@ -228,18 +214,11 @@ impl UserMutation {
         let viewer = ctx.viewer()?;
         let session_id = ctx.request()?.session_id.ok_or(AppError::Unauthenticated)?;
         identity::logout(ctx.db()?, session_id, viewer.user.id).await?;
-        Ok(LogoutPayload {
-            ok: true,
-            user_errors: Vec::new(),
-        })
+        Ok(LogoutPayload { ok: true, user_errors: Vec::new() })
     }
 
     /// Accepts an invitation, creating a login or adding an existing one to the groups.
-    async fn accept_invitation(
-        &self,
-        ctx: &Context<'_>,
-        input: AcceptInvitationInput,
-    ) -> Result<SessionPayload> {
+    async fn accept_invitation(&self, ctx: &Context<'_>, input: AcceptInvitationInput) -> Result<SessionPayload> {
         let outcome = async {
             group_service::accept_invitation(
                 ctx.db()?,
@@ -252,6 +231,6 @@ impl UserMutation {
             .await
         }
         .await;
-        session_payload(outcome)
+        session_payload(ctx, outcome).await
     }
 }

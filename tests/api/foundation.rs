@@ -1,0 +1,203 @@
+//! The server as a new user meets it: health, GraphiQL, transport rules, ids, migrations.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use migration::{Migrator, MigratorTrait};
+use serde_json::json;
+
+use crate::helpers::{TestApp, error_code};
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.send(Request::get("/healthz").body(Body::empty()).unwrap(), "127.0.0.1:1").await;
+    assert_eq!((status, body), (StatusCode::OK, json!("ok")));
+    let (status, _) = app.send(Request::get("/readyz").body(Body::empty()).unwrap(), "127.0.0.1:1").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn graphiql_is_served_at_the_root() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.send(Request::get("/").body(Body::empty()).unwrap(), "127.0.0.1:1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.as_str().unwrap_or_default().contains("graphiql"), "{body}");
+}
+
+#[tokio::test]
+async fn queries_run_over_get_but_mutations_are_refused() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .send(Request::get("/graphql?query=%7Bproducts%7Bcode%7D%7D").body(Body::empty()).unwrap(), "127.0.0.1:1")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["data"]["products"].as_array().is_some_and(|p| !p.is_empty()), "{body}");
+
+    let mutation = "/graphql?query=mutation%7Blogout%7Bok%7D%7D";
+    let response = tower::ServiceExt::oneshot(app.router.clone(), Request::get(mutation).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers().get("allow").unwrap(), "POST");
+}
+
+#[tokio::test]
+async fn only_json_bodies_execute() {
+    let app = TestApp::spawn().await;
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let request = Request::post("/graphql")
+            .header("content-type", content_type)
+            .body(Body::from(r#"{"query":"{ products { code } }"}"#))
+            .unwrap();
+        let (status, _) = app.send(request, "127.0.0.1:1").await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+    }
+    let (status, _) = app.send(Request::post("/graphql").body(Body::from("{}")).unwrap(), "127.0.0.1:1").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "no content type");
+}
+
+#[tokio::test]
+async fn bodies_over_one_mebibyte_are_refused_with_413() {
+    let app = TestApp::spawn().await;
+    let padding = "x".repeat(1024 * 1024 + 10);
+    let body = json!({"query": "{ products { code } }", "variables": {"pad": padding}}).to_string();
+    let request = Request::post("/graphql").header("content-type", "application/json").body(Body::from(body)).unwrap();
+    let (status, _) = app.send(request, "127.0.0.1:1").await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_bad_token_is_unauthenticated_not_anonymous() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.post(Some("cnp_not-a-real-token"), "{ viewer { loginName } }", json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+    let body = app.gql(None, "{ viewer { loginName } }", json!({})).await;
+    assert_eq!(body["data"]["viewer"], json!(null));
+    let body = app.gql(None, "{ node(id: \"QWNjb3VudDox\") { id } }", json!({})).await;
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+}
+
+#[tokio::test]
+async fn node_and_nodes_resolve_global_ids_and_hide_garbage() {
+    let app = TestApp::spawn().await;
+    let account = app.create_account("Node Holder").await;
+    let staff = app.staff_token().await;
+    let data = app
+        .data(
+            Some(&staff),
+            "query($id: ID!, $ids: [ID!]!) { node(id: $id) { id ... on Account { customerNumber } } nodes(ids: $ids) { id } }",
+            json!({"id": account.id, "ids": [account.id, "garbage", "QWNjb3VudDo5OTk5OQ"]}),
+        )
+        .await;
+    assert_eq!(data["node"]["customerNumber"], json!(account.customer_number));
+    assert_eq!(data["nodes"], json!([{"id": account.id}, null, null]));
+}
+
+#[tokio::test]
+async fn malformed_cursors_and_page_sizes_are_validation_errors() {
+    let app = TestApp::spawn().await;
+    let staff = app.staff_token().await;
+    let body = app
+        .gql(Some(&staff), "{ viewer { accounts(first: 5, after: \"%%%\") { edges { cursor } } } }", json!({}))
+        .await;
+    assert_eq!(error_code(&body), Some("GRAPHQL_VALIDATION_FAILED"), "{body}");
+    let body = app.gql(Some(&staff), "{ viewer { accounts(first: 101) { edges { cursor } } } }", json!({})).await;
+    assert_eq!(error_code(&body), Some("GRAPHQL_VALIDATION_FAILED"), "{body}");
+}
+
+#[tokio::test]
+async fn connections_page_by_keyset_cursor() {
+    let app = TestApp::spawn().await;
+    for n in 0..5 {
+        app.create_account(&format!("Holder {n}")).await;
+    }
+    let staff = app.staff_token().await;
+    let query = "query($after: String) { viewer { accounts(first: 2, after: $after) { edges { cursor node { holderName } } pageInfo { hasNextPage endCursor } } } }";
+    let mut seen = Vec::new();
+    let mut after = serde_json::Value::Null;
+    loop {
+        let data = app.data(Some(&staff), query, json!({"after": after})).await;
+        let page = &data["viewer"]["accounts"];
+        for edge in page["edges"].as_array().unwrap() {
+            seen.push(edge["node"]["holderName"].as_str().unwrap().to_owned());
+        }
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, (0..5).map(|n| format!("Holder {n}")).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn migrations_go_down_and_up_again() {
+    let app = TestApp::spawn().await;
+    Migrator::down(&app.db, None).await.expect("down");
+    Migrator::up(&app.db, None).await.expect("up again");
+    assert!(Migrator::get_pending_migrations(&app.db).await.expect("status").is_empty());
+}
+
+#[tokio::test]
+async fn demo_seed_gives_working_logins() {
+    let app = TestApp::spawn().await;
+    let logins = canopy::seed::seed_demo(&app.db, &app.state.settings).await.expect("seed");
+    assert!(logins.iter().any(|l| l.login_name == "alice"));
+    let token = app.login("alice", canopy::seed::DEMO_PASSWORD).await;
+    let data = app.data(Some(&token), "{ viewer { accounts { edges { node { role } } } } }", json!({})).await;
+    let roles: Vec<_> =
+        data["viewer"]["accounts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["role"].clone()).collect();
+    assert_eq!(roles, vec![json!("MAIN"), json!("SECONDARY"), json!("SECONDARY"), json!("SECONDARY")]);
+}
+
+#[tokio::test]
+async fn migrations_run_on_sqlite() {
+    let app = TestApp::sqlite().await;
+    assert!(Migrator::get_pending_migrations(&app.db).await.expect("status").is_empty());
+}
+
+#[tokio::test]
+async fn migrations_run_on_postgres() {
+    let Some(server) = crate::helpers::require_postgres("migrations_run_on_postgres") else { return };
+    let url = crate::helpers::fresh_postgres_database(&server).await;
+    let app = TestApp::on_url(url, None).await;
+    assert!(app.is_postgres());
+    assert!(Migrator::get_pending_migrations(&app.db).await.expect("status").is_empty());
+    Migrator::down(&app.db, None).await.expect("down");
+    Migrator::up(&app.db, None).await.expect("up again");
+}
+
+const TREE_QUERY: &str = "query($n: Int!) { viewer { accounts(first: $n) { edges { node {
+    customerNumber role friendlyName product { code } group { name permissions }
+    openBalance { amountCents currency }
+    invoices(first: 5) { edges { node { number totalCents lines { amountCents } } } }
+    secondaries(first: 30) { edges { node {
+        customerNumber role group { name } openBalance { amountCents currency }
+        invoices(first: 5) { edges { node { number status totalCents } } }
+    } } }
+} } } } }";
+
+/// The SPA's tree query costs the same number of statements whatever the page size.
+#[tokio::test]
+async fn the_tree_query_runs_a_constant_number_of_statements() {
+    let mut counts = Vec::new();
+    for mains in [2u32, 10, 25] {
+        let app = TestApp::with_loader_delay(std::time::Duration::from_millis(300)).await;
+        canopy::seed::seed_bulk(&app.db, mains, 3, 6).await.expect("seed");
+        let staff = app.staff_token().await;
+        let before = app.statements();
+        let data = app.data(Some(&staff), TREE_QUERY, json!({"n": 100})).await;
+        counts.push(app.statements() - before);
+        let edges = data["viewer"]["accounts"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len() as u32, mains * 4);
+        let main = edges.iter().find(|e| e["node"]["role"] == "MAIN").unwrap();
+        assert_eq!(main["node"]["secondaries"]["edges"].as_array().unwrap().len(), 3);
+        assert_eq!(main["node"]["invoices"]["edges"].as_array().unwrap().len(), 5);
+    }
+    // One statement per relation and tree level at most, whatever the number of families:
+    // session, viewer's groups, accounts page, role counts, products, and per level the
+    // open balances, latest invoices and secondaries, plus invoice lines. (Two levels'
+    // batches of one relation may merge when their keys arrive together: fewer, never more.)
+    const PER_RELATION_AND_LEVEL: u64 = 11;
+    assert!(counts.iter().all(|c| *c <= PER_RELATION_AND_LEVEL), "statements for 2, 10, 25 families: {counts:?}");
+}

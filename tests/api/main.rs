@@ -1,0 +1,10 @@
+//! Canopy's integration tests: one binary, driving the real router with GraphQL documents
+//! against a real database (SQLite by default, PostgreSQL when CANOPY_TEST_POSTGRES is set).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod foundation;
+mod identity;
+mod schema;
