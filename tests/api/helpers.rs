@@ -100,10 +100,20 @@ pub fn test_settings() -> Settings {
     Settings::new(Secret::new(b"test-secret-test-secret-test-secret!".to_vec()))
 }
 
+/// The backend of the general suite: PostgreSQL when CANOPY_TEST_POSTGRES is set, unless
+/// CANOPY_TEST_BACKEND=sqlite asks for SQLite (CI runs the suite both ways; tests that
+/// only mean something on PostgreSQL still get their server then).
+fn suite_postgres() -> Option<String> {
+    if std::env::var("CANOPY_TEST_BACKEND").is_ok_and(|v| v == "sqlite") {
+        return None;
+    }
+    postgres_server()
+}
+
 impl TestApp {
     /// A fresh database on the suite's backend.
     pub async fn spawn() -> TestApp {
-        match postgres_server() {
+        match suite_postgres() {
             Some(server) => Self::on_url(fresh_postgres_database(&server).await, None).await,
             None => Self::sqlite().await,
         }
@@ -122,7 +132,7 @@ impl TestApp {
     pub async fn with_loader_delay(delay: std::time::Duration) -> TestApp {
         let mut settings = test_settings();
         settings.loader_delay = delay;
-        match postgres_server() {
+        match suite_postgres() {
             Some(server) => Self::build(fresh_postgres_database(&server).await, None, settings).await,
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
