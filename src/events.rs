@@ -2,6 +2,9 @@
 //! channel; with PostgreSQL they also travel through LISTEN/NOTIFY, so a change made
 //! through one server process reaches subscribers connected to another.
 
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -52,5 +55,66 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()
+    }
+
+    /// Publishes an event after its transaction committed. On PostgreSQL it goes through
+    /// NOTIFY, so every process listening on the database (this one included) delivers
+    /// it; on SQLite, which has one process, it is delivered here directly.
+    pub async fn publish(&self, db: &DatabaseConnection, event: Event) {
+        if db.get_database_backend() != DbBackend::Postgres {
+            self.publish_local(event);
+            return;
+        }
+        let Ok(payload) = serde_json::to_string(&event) else { return };
+        let sent = db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), payload.into()],
+            ))
+            .await;
+        if let Err(err) = sent {
+            // Subscriptions are best effort; the change itself is committed.
+            tracing::warn!(error = %err, "could not publish an event; delivering it locally only");
+            self.publish_local(event);
+        }
+    }
+
+    /// On PostgreSQL, relays NOTIFY messages of every process to this process's
+    /// subscribers, reconnecting with backoff when the database goes away.
+    pub fn spawn_postgres_relay(&self, db: &DatabaseConnection) {
+        if db.get_database_backend() != DbBackend::Postgres {
+            return;
+        }
+        let pool = db.get_postgres_connection_pool().clone();
+        let bus = self.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                match relay(&pool, &bus).await {
+                    Ok(()) => return,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "event relay lost its PostgreSQL connection; reconnecting");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// The NOTIFY channel of Canopy's events.
+pub const CHANNEL: &str = "canopy_events";
+
+async fn relay(pool: &sea_orm::sqlx::PgPool, bus: &EventBus) -> Result<(), sea_orm::sqlx::Error> {
+    let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    loop {
+        let notification = listener.recv().await?;
+        match serde_json::from_str::<Event>(notification.payload()) {
+            Ok(event) => bus.publish_local(event),
+            Err(err) => tracing::warn!(error = %err, "ignoring a malformed event"),
+        }
     }
 }

@@ -126,11 +126,30 @@ async fn execute(state: HttpState, headers: HeaderMap, client: String, request: 
             // Unconstrained: tokio's cooperative budget would otherwise make a wide level
             // of the tree yield halfway through queueing its loader keys, splitting one
             // batch into several statements. Every await in here is real I/O anyway.
-            let response = tokio::task::unconstrained(state.schema.execute(request)).await;
+            let mut response = tokio::task::unconstrained(state.schema.execute(request)).await;
+            give_every_error_a_code(&mut response);
             crate::metrics::count_request(!response.errors.is_empty());
             GraphQLResponse::from(response).into_response()
         })
         .await
+}
+
+/// async-graphql's own errors (syntax, validation, limits, input coercion) carry no
+/// code; every error a client sees gets one from the fixed set.
+pub fn give_every_error_a_code(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let message = error.message.to_lowercase();
+        let code = if message.contains("too complex") || message.contains("too deep") || message.contains("too many") {
+            "QUERY_TOO_COMPLEX"
+        } else {
+            "GRAPHQL_VALIDATION_FAILED"
+        };
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

@@ -34,5 +34,7 @@ pub fn app(state: AppState) -> Router {
     http::router(state, schema)
 }
 
-/// Background work of a serving process (event relay between processes, outbox delivery).
-pub fn spawn_background(_state: &AppState) {}
+/// Background work of a serving process: the event relay between processes.
+pub fn spawn_background(state: &AppState) {
+    state.events.spawn_postgres_relay(&state.db);
+}

@@ -555,3 +555,50 @@ impl Loader<GroupMembersPage> for Batch {
         Ok(out)
     }
 }
+
+/// An order, visible to those who may see its main account's family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountOrderKey(pub i64);
+
+impl Loader<AccountOrderKey> for Batch {
+    type Value = crate::entity::account_order::Model;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[AccountOrderKey]) -> Result<HashMap<AccountOrderKey, Self::Value>, Self::Error> {
+        use crate::entity::account_order;
+        let viewer = self.viewer()?;
+        let rows = account_order::Entity::find()
+            .filter(account_order::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?;
+        let mains = self.accounts_by_id(rows.iter().map(|o| o.main_account_id).collect()).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|o| mains.get(&o.main_account_id).is_some_and(|m| viewer.rights_on_family(m).visible()))
+            .map(|o| (AccountOrderKey(o.id), o))
+            .collect())
+    }
+}
+
+/// An audit event, visible to staff and to the owner of its family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuditEventKey(pub i64);
+
+impl Loader<AuditEventKey> for Batch {
+    type Value = crate::entity::audit_event::Model;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[AuditEventKey]) -> Result<HashMap<AuditEventKey, Self::Value>, Self::Error> {
+        use crate::entity::audit_event;
+        let viewer = self.viewer()?;
+        let rows = audit_event::Entity::find()
+            .filter(audit_event::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|e| viewer.is_staff() || e.family_main_id.is_some_and(|m| viewer.owns_family(m)))
+            .map(|e| (AuditEventKey(e.id), e))
+            .collect())
+    }
+}

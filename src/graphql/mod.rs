@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod admin;
+pub mod audit;
 pub mod connection;
 pub mod context;
+pub mod family;
 pub mod group;
 pub mod ids;
 pub mod invoice;
@@ -18,10 +20,10 @@ pub mod user;
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(user::UserQuery, node::NodeQuery, product::ProductQuery);
+pub struct QueryRoot(user::UserQuery, node::NodeQuery, product::ProductQuery, family::FamilyQuery, audit::AuditQuery);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(user::UserMutation, group::GroupMutation, admin::AdminMutation);
+pub struct MutationRoot(user::UserMutation, family::FamilyMutation, group::GroupMutation, admin::AdminMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
 

@@ -7,11 +7,15 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::entity::account;
 use crate::error::AppError;
 use crate::graphql::account::{Account, account_by_global_id};
+use crate::graphql::audit::AuditEvent;
 use crate::graphql::context::ContextExt;
+use crate::graphql::family::AccountOrder;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::{CollectiveInvoice, Invoice};
-use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, GroupKey, InvoiceKey, UserKey};
+use crate::graphql::loaders::{
+    AccountKey, AccountOrderKey, AuditEventKey, CollectiveInvoiceKey, GroupKey, InvoiceKey, UserKey,
+};
 use crate::graphql::user::User;
 
 /// An object with a global id.
@@ -23,6 +27,8 @@ pub enum Node {
     Group(Group),
     Invoice(Invoice),
     CollectiveInvoice(CollectiveInvoice),
+    AccountOrder(AccountOrder),
+    AuditEvent(AuditEvent),
 }
 
 async fn load_node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
@@ -38,7 +44,11 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
         NodeType::CollectiveInvoice => {
             loader.load_one(CollectiveInvoiceKey(number)).await?.map(|c| Node::CollectiveInvoice(CollectiveInvoice(c)))
         }
-        _ => None,
+        NodeType::AccountOrder => {
+            loader.load_one(AccountOrderKey(number)).await?.map(|o| Node::AccountOrder(AccountOrder(o)))
+        }
+        NodeType::AuditEvent => loader.load_one(AuditEventKey(number)).await?.map(|e| Node::AuditEvent(AuditEvent(e))),
+        NodeType::Payment => None,
     })
 }
 

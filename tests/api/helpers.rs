@@ -311,3 +311,31 @@ pub fn user_error_code(payload: &Value) -> Option<&str> {
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"].as_array().and_then(|errors| errors.first()).and_then(|e| e["extensions"]["code"].as_str())
 }
+
+/// The number inside a global id (tests compare with database rows).
+pub fn decode_number(id: &str) -> i64 {
+    canopy::graphql::ids::decode_any(id).expect("a global id").1
+}
+
+/// The owner invites a new user into a group; the user accepts. Returns their token.
+pub async fn invite_and_accept(app: &TestApp, owner: &str, main_id: &str, group_id: &str, login_name: &str) -> String {
+    let invited = app
+        .data(
+            Some(owner),
+            "mutation($i: InviteUserInput!) { inviteUser(input: $i) { invitationToken userErrors { code message } } }",
+            serde_json::json!({"i": {"mainAccountId": main_id, "email": format!("{login_name}@example.com"), "groupIds": [group_id]}}),
+        )
+        .await;
+    let invitation = invited["inviteUser"]["invitationToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("invite failed: {invited}"))
+        .to_owned();
+    let accepted = app
+        .data(
+            None,
+            "mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) { token userErrors { code message } } }",
+            serde_json::json!({"i": {"invitationToken": invitation, "loginName": login_name, "password": PASSWORD}}),
+        )
+        .await;
+    accepted["acceptInvitation"]["token"].as_str().unwrap_or_else(|| panic!("accept failed: {accepted}")).to_owned()
+}

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod family;
 mod foundation;
 mod identity;
 mod schema;
