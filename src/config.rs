@@ -59,7 +59,7 @@ impl Settings {
     pub fn new(secret: Secret) -> Self {
         Self {
             secret,
-            password_params: PasswordParams::default(),
+            password_params: PasswordParams::from_env(),
             session_idle: chrono::Duration::days(7),
             session_max: chrono::Duration::days(30),
             loader_delay: std::time::Duration::from_millis(

@@ -28,6 +28,27 @@ impl Default for PasswordParams {
 }
 
 impl PasswordParams {
+    /// OWASP's parameters, or stronger ones from `CANOPY_ARGON2_MEMORY_KIB`,
+    /// `CANOPY_ARGON2_ITERATIONS` and `CANOPY_ARGON2_PARALLELISM`. Weaker values than
+    /// OWASP's are ignored with a warning: stored hashes must stay honest. Hashes made with
+    /// other parameters are upgraded at the next successful sign-in.
+    pub fn from_env() -> Self {
+        let owasp = Self::default();
+        let read = |name: &str, floor: u32| match std::env::var(name).ok().map(|v| v.parse::<u32>()) {
+            None => floor,
+            Some(Ok(v)) if v >= floor => v,
+            Some(_) => {
+                tracing::warn!(variable = name, "ignoring an argon2 parameter below OWASP's recommendation");
+                floor
+            }
+        };
+        Self {
+            memory_kib: read("CANOPY_ARGON2_MEMORY_KIB", owasp.memory_kib),
+            iterations: read("CANOPY_ARGON2_ITERATIONS", owasp.iterations),
+            parallelism: read("CANOPY_ARGON2_PARALLELISM", owasp.parallelism),
+        }
+    }
+
     fn argon2(&self) -> AppResult<Argon2<'static>> {
         let params =
             Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(AppError::internal)?;

@@ -379,3 +379,41 @@ pub async fn find_by_login(db: &impl ConnectionTrait, login_name: &str) -> AppRe
 pub async fn user_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> {
     user::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::internal(format!("user {id} vanished")))
 }
+
+/// Changes the signed-in user's password: the current one proves it is them. Every other
+/// session of the login is revoked; the one in use stays.
+pub async fn change_password(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    client: &str,
+    user: &user::Model,
+    session_id: i64,
+    current_password: &str,
+    new_password: String,
+) -> AppResult<()> {
+    check_password_rule(&new_password, &user.login_name)?;
+    let verified =
+        verify_credentials(db, settings, client, &user.login_name, current_password).await.map_err(|e| match e {
+            AppError::User(u) if u.code == UserErrorCode::InvalidProof => AppError::User(
+                UserError::new(UserErrorCode::InvalidProof, "the current password is wrong").at("currentPassword"),
+            ),
+            other => other,
+        })?;
+    let hash = crypto::hash_password(new_password, settings.password_params).await?;
+    let txn = db.begin().await?;
+    let now = chrono::Utc::now();
+    let mut active: user::ActiveModel = verified.into();
+    active.password_hash = Set(hash);
+    active.password_changed_at = Set(now);
+    active.update(&txn).await?;
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(session::Column::UserId.eq(user.id))
+        .filter(session::Column::Id.ne(session_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    AuditEntry::new(Some(user.id), "user.password_changed", "User", user.id).record(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}

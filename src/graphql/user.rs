@@ -158,6 +158,26 @@ async fn session_payload(ctx: &Context<'_>, outcome: AppResult<SignedIn>) -> Res
     })
 }
 
+/// Input of `changePassword`.
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    /// The password in use now.
+    #[graphql(secret)]
+    pub current_password: String,
+    /// The new password (at least 12 characters, not a common one).
+    #[graphql(secret)]
+    pub new_password: String,
+}
+
+/// Result of `changePassword`.
+#[derive(SimpleObject)]
+pub struct ChangePasswordPayload {
+    /// True when the password was changed (other sessions are signed out).
+    pub ok: bool,
+    /// Why the change was refused, if it was.
+    pub user_errors: Vec<UserError>,
+}
+
 /// Result of `logout`.
 #[derive(SimpleObject)]
 pub struct LogoutPayload {
@@ -215,6 +235,23 @@ impl UserMutation {
         let session_id = ctx.request()?.session_id.ok_or(AppError::Unauthenticated)?;
         identity::logout(ctx.db()?, session_id, viewer.user.id).await?;
         Ok(LogoutPayload { ok: true, user_errors: Vec::new() })
+    }
+
+    /// Changes your password; your other sessions are signed out.
+    async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<ChangePasswordPayload> {
+        let viewer = ctx.viewer()?;
+        let session_id = ctx.request()?.session_id.ok_or(AppError::Unauthenticated)?;
+        let outcome = identity::change_password(
+            ctx.db()?,
+            ctx.settings()?,
+            ctx.client(),
+            &viewer.user,
+            session_id,
+            &input.current_password,
+            input.new_password,
+        )
+        .await;
+        into_payload(outcome, |done, user_errors| ChangePasswordPayload { ok: done.is_some(), user_errors })
     }
 
     /// Accepts an invitation, creating a login or adding an existing one to the groups.

@@ -220,6 +220,29 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// Starts a subscription as the holder of `token`; yields each event's `data`.
+    pub async fn subscribe(&self, token: &str, document: &str) -> futures_util::stream::BoxStream<'static, Value> {
+        let (viewer, session_id) =
+            canopy::http::viewer_for_token(&self.state, Some(token)).await.expect("auth").expect("a viewer");
+        let context = canopy::graphql::context::RequestContext::new(
+            &self.state,
+            Some(viewer),
+            Some(session_id),
+            "127.0.0.1".into(),
+        );
+        let schema = canopy::graphql::schema_builder().data(self.state.clone()).finish();
+        let stream = schema.execute_stream(async_graphql::Request::new(document).data(context));
+        let stream = futures_util::StreamExt::map(stream, |response| {
+            assert!(response.errors.is_empty(), "subscription errors: {:?}", response.errors);
+            response.data.into_json().expect("json")
+        });
+        // Let the subscription register before the caller acts.
+        let mut stream = Box::pin(stream);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), futures_util::StreamExt::next(&mut stream))
+            .await;
+        stream
+    }
+
     /// A staff login (created on first use) and its token.
     pub async fn staff_token(&self) -> String {
         if canopy::domain::identity::find_by_login(&self.db, STAFF_LOGIN).await.expect("lookup").is_none() {

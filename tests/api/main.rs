@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod access;
 mod family;
 mod foundation;
 mod identity;
