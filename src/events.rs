@@ -81,35 +81,46 @@ impl EventBus {
     }
 
     /// On PostgreSQL, relays NOTIFY messages of every process to this process's
-    /// subscribers, reconnecting with backoff when the database goes away.
-    pub fn spawn_postgres_relay(&self, db: &DatabaseConnection) {
+    /// subscribers, reconnecting with backoff when the database goes away. Returns once
+    /// the first LISTEN is in place, so no event published afterwards is missed.
+    pub async fn start_postgres_relay(&self, db: &DatabaseConnection) {
         if db.get_database_backend() != DbBackend::Postgres {
             return;
         }
         let pool = db.get_postgres_connection_pool().clone();
         let bus = self.clone();
+        let mut listener = listen(&pool).await.ok();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(200);
             loop {
-                match relay(&pool, &bus).await {
-                    Ok(()) => return,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "event relay lost its PostgreSQL connection; reconnecting");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
+                let current = match listener.take() {
+                    Some(l) => Ok(l),
+                    None => listen(&pool).await,
+                };
+                let outcome = match current {
+                    Ok(l) => relay(l, &bus).await,
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = outcome {
+                    tracing::warn!(error = %err, "event relay lost its PostgreSQL connection; reconnecting");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
         });
     }
 }
 
+async fn listen(pool: &sea_orm::sqlx::PgPool) -> Result<sea_orm::sqlx::postgres::PgListener, sea_orm::sqlx::Error> {
+    let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
 /// The NOTIFY channel of Canopy's events.
 pub const CHANNEL: &str = "canopy_events";
 
-async fn relay(pool: &sea_orm::sqlx::PgPool, bus: &EventBus) -> Result<(), sea_orm::sqlx::Error> {
-    let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+async fn relay(mut listener: sea_orm::sqlx::postgres::PgListener, bus: &EventBus) -> Result<(), sea_orm::sqlx::Error> {
     loop {
         let notification = listener.recv().await?;
         match serde_json::from_str::<Event>(notification.payload()) {

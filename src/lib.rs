@@ -35,6 +35,6 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Background work of a serving process: the event relay between processes.
-pub fn spawn_background(state: &AppState) {
-    state.events.spawn_postgres_relay(&state.db);
+pub async fn start_background(state: &AppState) {
+    state.events.start_postgres_relay(&state.db).await;
 }

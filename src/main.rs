@@ -90,7 +90,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let state = canopy::state(db, settings);
-    canopy::spawn_background(&state);
+    canopy::start_background(&state).await;
     let app = canopy::app(state);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -58,30 +58,46 @@ fn with_database(server_url: &str, database: &str) -> String {
     url
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+async fn drop_leftover_databases(server_url: &str) {
+    let Ok(admin) = Database::connect(server_url).await else { return };
+    let rows = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT datname FROM pg_database WHERE datname LIKE 'canopy_t_%'",
+        ))
+        .await
+        .unwrap_or_default();
+    // Names carry their creation time: only databases from runs over an hour old are
+    // dropped, so concurrent test runs on one server leave each other alone.
+    let cutoff = unix_now().saturating_sub(3600);
+    for row in rows {
+        if let Ok(name) = row.try_get::<String>("", "datname")
+            && name.split('_').nth(2).and_then(|t| t.parse::<u64>().ok()).is_none_or(|created| created < cutoff)
+        {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        }
+    }
+}
+
 /// Creates a fresh, empty PostgreSQL database and returns its URL.
 pub async fn fresh_postgres_database(server_url: &str) -> String {
     let admin = Database::connect(server_url).await.expect("connect to CANOPY_TEST_POSTGRES");
     CLEANED
         .get_or_init(|| async {
-            // Drop databases left by earlier runs of this suite.
-            let rows = admin
-                .query_all_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT datname FROM pg_database WHERE datname LIKE 'canopy_t_%'",
-                ))
-                .await
-                .unwrap_or_default();
-            let mine = format!("canopy_t_{}_", std::process::id());
-            for row in rows {
-                if let Ok(name) = row.try_get::<String>("", "datname")
-                    && !name.starts_with(&mine)
-                {
-                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
-                }
-            }
+            // Drop databases left by earlier runs of this suite, on a thread of its own so
+            // no test waits for it.
+            let server = server_url.to_owned();
+            std::thread::spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                runtime.block_on(drop_leftover_databases(&server));
+            });
         })
         .await;
-    let name = format!("canopy_t_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    let name = format!("canopy_t_{}_{}_{}", unix_now(), std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
     admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
     admin.close().await.ok();
     with_database(server_url, &name)
@@ -159,6 +175,7 @@ impl TestApp {
         });
         canopy::seed::ensure_default_products(&db).await.expect("products");
         let state = canopy::state(db.clone(), settings);
+        canopy::start_background(&state).await;
         let router = canopy::app(state.clone());
         TestApp { router, db, state, database_url: url, statements, _dir: dir }
     }
