@@ -9,4 +9,5 @@ mod access;
 mod family;
 mod foundation;
 mod identity;
+mod processes;
 mod schema;
