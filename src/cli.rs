@@ -2,7 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::DatabaseArgs;
+use crate::config::{DatabaseArgs, Profile, ServerOptions};
+use crate::rate_limit::Rate;
 
 #[derive(Debug, Parser)]
 #[command(name = "canopy", version, about = "GraphQL backend for customer portals that manage families of accounts")]
@@ -43,6 +44,38 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "CANOPY_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// `development` (introspection, suggestions, GraphiQL) or `production`.
+    #[arg(long, env = "CANOPY_PROFILE", value_enum, default_value = "development")]
+    pub profile: Profile,
+    /// Serve GraphiQL in the production profile too.
+    #[arg(long, env = "CANOPY_GRAPHIQL")]
+    pub graphiql: bool,
+    /// An origin allowed to open websockets besides the server's own (repeatable).
+    #[arg(long = "allowed-origin", env = "CANOPY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// The longest one GraphQL request may run, in seconds.
+    #[arg(long, env = "CANOPY_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Sustained requests per second per client address (burst: 4×).
+    #[arg(long, env = "CANOPY_RATE_PER_CLIENT", default_value_t = 50.0)]
+    pub rate_per_client: f64,
+    /// Sustained requests per second per signed-in user (burst: 4×).
+    #[arg(long, env = "CANOPY_RATE_PER_USER", default_value_t = 25.0)]
+    pub rate_per_user: f64,
+}
+
+impl ServeArgs {
+    pub fn server_options(&self) -> ServerOptions {
+        let rate = |per_second: f64| Rate { per_second, burst: per_second * 4.0 };
+        ServerOptions {
+            profile: self.profile,
+            graphiql: self.profile == Profile::Development || self.graphiql,
+            allowed_origins: self.allowed_origins.clone(),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            rate_per_client: rate(self.rate_per_client),
+            rate_per_user: rate(self.rate_per_user),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

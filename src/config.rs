@@ -41,6 +41,44 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// How much the server shows and allows: development is friendly, production is tight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// Introspection, field suggestions and GraphiQL on.
+    Development,
+    /// Anonymous introspection and suggestions off; GraphiQL only with `--graphiql`.
+    Production,
+}
+
+/// Limits and switches of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub profile: Profile,
+    /// Serve GraphiQL on `/`.
+    pub graphiql: bool,
+    /// Origins allowed to open websockets besides the server's own.
+    pub allowed_origins: Vec<String>,
+    /// The longest one GraphQL request may run.
+    pub request_timeout: std::time::Duration,
+    /// Requests per client address.
+    pub rate_per_client: crate::rate_limit::Rate,
+    /// Requests per signed-in user.
+    pub rate_per_user: crate::rate_limit::Rate,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Development,
+            graphiql: true,
+            allowed_origins: Vec::new(),
+            request_timeout: std::time::Duration::from_secs(30),
+            rate_per_client: crate::rate_limit::Rate { per_second: 50.0, burst: 200.0 },
+            rate_per_user: crate::rate_limit::Rate { per_second: 25.0, burst: 100.0 },
+        }
+    }
+}
+
 /// Everything the running server needs besides its database connection.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -53,6 +91,7 @@ pub struct Settings {
     /// How long a DataLoader gathers keys before it runs its batch. Longer waits make
     /// bigger batches on slow machines; every level of a tree query waits this once.
     pub loader_delay: std::time::Duration,
+    pub server: ServerOptions,
 }
 
 impl Settings {
@@ -65,6 +104,7 @@ impl Settings {
             loader_delay: std::time::Duration::from_millis(
                 std::env::var("CANOPY_LOADER_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2),
             ),
+            server: ServerOptions::default(),
         }
     }
 }

@@ -2,23 +2,27 @@
 //! `/`, `/healthz`, `/readyz`, `/metrics`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{Data, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::config::Profile;
 use crate::domain::access::Viewer;
 use crate::domain::identity;
 use crate::error::AppError;
 use crate::graphql::AppSchema;
 use crate::graphql::context::{AppState, RequestContext};
+use crate::rate_limit::RateLimiter;
 
 /// Largest request body accepted (413 above it).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -42,22 +46,50 @@ fn new_request_id() -> String {
 pub struct HttpState {
     pub app: AppState,
     pub schema: AppSchema,
+    per_client: Arc<RateLimiter>,
+    per_user: Arc<RateLimiter>,
 }
 
 pub fn router(app: AppState, schema: AppSchema) -> Router {
-    let state = HttpState { app, schema };
+    let options = &app.settings.server;
+    let per_client = Arc::new(RateLimiter::new(options.rate_per_client));
+    let per_user = Arc::new(RateLimiter::new(options.rate_per_user));
+    let state = HttpState { app, schema, per_client, per_user };
     Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(|| async { crate::metrics::render() }))
+        .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
 
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
+/// A panic anywhere in a request answers 500 with a generic INTERNAL error; the panic's
+/// text goes to the log only.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without text");
+    tracing::error!(%detail, "request panicked");
+    let body = serde_json::json!({"errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}]});
+    (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+async fn graphiql(State(state): State<HttpState>) -> Response {
+    if !state.app.settings.server.graphiql {
+        return (StatusCode::NOT_FOUND, "GraphiQL is off in this profile").into_response();
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish()).into_response()
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let mut text = crate::metrics::render();
+    text.push_str(&crate::metrics::render_database(&state.app.db).await);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {
@@ -94,44 +126,120 @@ pub async fn viewer_for_token(state: &AppState, token: Option<&str>) -> Result<O
     Ok(Some((viewer, session.id)))
 }
 
-fn error_response(err: AppError) -> Response {
-    let status = match err {
+/// Which media type the client asked for (the GraphQL-over-HTTP specification).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    Json,
+    GraphqlResponseJson,
+}
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+fn negotiate(headers: &HeaderMap) -> MediaType {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.contains(GRAPHQL_RESPONSE_JSON) { MediaType::GraphqlResponseJson } else { MediaType::Json }
+}
+
+/// Serialises a response with the negotiated media type. With
+/// `application/graphql-response+json`, a request that did not execute (no data) is a 400,
+/// as the specification says; `application/json` clients always get 200.
+fn graphql_response(response: async_graphql::Response, media: MediaType, status: Option<StatusCode>) -> Response {
+    let status = status.unwrap_or_else(|| {
+        let not_executed = response.data == async_graphql::Value::Null && !response.errors.is_empty();
+        if media == MediaType::GraphqlResponseJson && not_executed { StatusCode::BAD_REQUEST } else { StatusCode::OK }
+    });
+    let content_type = match media {
+        MediaType::Json => "application/json",
+        MediaType::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
+    };
+    let headers = response.http_headers.clone();
+    let body = match serde_json::to_string(&response) {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::error!(error = %err, "could not serialise a response");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let mut http = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    http.headers_mut().extend(headers);
+    http
+}
+
+fn error_response(err: AppError, media: MediaType) -> Response {
+    let status = match &err {
         AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::OK,
+    };
+    let retry_after = match &err {
+        AppError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+        _ => None,
     };
     let gql_err: async_graphql::Error = err.into();
     let server_error: ServerError = gql_err.into_server_error(async_graphql::Pos::default());
-    let mut response = async_graphql::Response::from_errors(vec![server_error]);
-    response.http_headers = Default::default();
-    (status, GraphQLResponse::from(response)).into_response()
+    let mut response = graphql_response(async_graphql::Response::from_errors(vec![server_error]), media, Some(status));
+    if let Some(secs) = retry_after
+        && let Ok(value) = secs.to_string().parse()
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn rate_check(limiter: &RateLimiter, key: &str) -> Result<(), AppError> {
+    limiter.check(key).map_err(|retry_after| {
+        tracing::info!(limit = key.split(':').next().unwrap_or(""), "rate limited");
+        AppError::RateLimited { retry_after }
+    })
 }
 
 async fn execute(state: HttpState, headers: HeaderMap, client: String, request: GraphQLRequest) -> Response {
     let request_id = new_request_id();
-    let span = tracing::info_span!("graphql", request_id = %request_id);
-    let _entered = span.enter();
-    drop(_entered);
-    REQUEST_ID
-        .scope(request_id, async move {
-            let viewer = match viewer_for_token(&state.app, bearer_token(&headers)).await {
-                Ok(v) => v,
-                Err(err) => return error_response(err),
-            };
-            let (viewer, session_id) = match viewer {
-                Some((v, s)) => (Some(v), Some(s)),
-                None => (None, None),
-            };
-            let context = RequestContext::new(&state.app, viewer, session_id, client);
-            let request = request.into_inner().data(context);
-            // Unconstrained: tokio's cooperative budget would otherwise make a wide level
-            // of the tree yield halfway through queueing its loader keys, splitting one
-            // batch into several statements. Every await in here is real I/O anyway.
-            let mut response = tokio::task::unconstrained(state.schema.execute(request)).await;
-            give_every_error_a_code(&mut response);
-            crate::metrics::count_request(!response.errors.is_empty());
-            GraphQLResponse::from(response).into_response()
-        })
-        .await
+    let media = negotiate(&headers);
+    let request = request.into_inner();
+    let operation = request.operation_name.clone().unwrap_or_default();
+    let span = tracing::info_span!("graphql", request_id = %request_id, operation = %operation);
+    let started = std::time::Instant::now();
+    let served = REQUEST_ID.scope(request_id, async move {
+        if let Err(err) = rate_check(&state.per_client, &format!("client:{client}")) {
+            return error_response(err, media);
+        }
+        let viewer = match viewer_for_token(&state.app, bearer_token(&headers)).await {
+            Ok(v) => v,
+            Err(err) => return error_response(err, media),
+        };
+        let (viewer, session_id) = match viewer {
+            Some((v, s)) => (Some(v), Some(s)),
+            None => (None, None),
+        };
+        if let Some(viewer) = &viewer
+            && let Err(err) = rate_check(&state.per_user, &format!("user:{}", viewer.user.id))
+        {
+            return error_response(err, media);
+        }
+        // In production only signed-in staff may introspect.
+        let may_introspect =
+            state.app.settings.server.profile == Profile::Development || viewer.as_ref().is_some_and(|v| v.is_staff());
+        let context = RequestContext::new(&state.app, viewer, session_id, client);
+        let mut request = request.data(context);
+        if !may_introspect {
+            request = request.disable_introspection();
+        }
+        // Unconstrained: tokio's cooperative budget would otherwise make a wide level
+        // of the tree yield halfway through queueing its loader keys, splitting one
+        // batch into several statements. Every await in here is real I/O anyway.
+        let run = tokio::task::unconstrained(state.schema.execute(request));
+        let mut response = match tokio::time::timeout(state.app.settings.server.request_timeout, run).await {
+            Ok(response) => response,
+            Err(_) => return error_response(AppError::internal("request timed out"), media),
+        };
+        give_every_error_a_code(&mut response);
+        crate::metrics::count_request(!response.errors.is_empty());
+        graphql_response(response, media, None)
+    });
+    let response = tracing::Instrument::instrument(served, span).await;
+    crate::metrics::observe_request(&operation, response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// async-graphql's own errors (syntax, validation, limits, input coercion) carry no
@@ -195,7 +303,7 @@ async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Req
         let protocol = GraphQLProtocol::from_request_parts(&mut parts, &()).await;
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &()).await;
         return match (upgrade, protocol) {
-            (Ok(upgrade), Ok(protocol)) => subscribe(state, upgrade, protocol, client),
+            (Ok(upgrade), Ok(protocol)) => subscribe(state, &headers, upgrade, protocol, client),
             (Err(rejection), _) => rejection.into_response(),
             (_, Err(rejection)) => rejection.into_response(),
         };
@@ -228,26 +336,70 @@ fn is_query_only(request: &async_graphql::Request) -> bool {
     }
 }
 
-fn subscribe(state: HttpState, upgrade: WebSocketUpgrade, protocol: GraphQLProtocol, client: String) -> Response {
+/// Websocket frames larger than this close the connection.
+pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
+/// A client that has not sent `connection_init` by then is dropped.
+pub const WS_INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Browsers send `Origin` on websocket upgrades and do not apply CORS to them, so the
+/// server checks it: its own origin (same host) and the configured ones pass. Clients
+/// that send no Origin (not browsers) pass too: they cannot ride a user's cookies, and
+/// Canopy authenticates with bearer tokens anyway.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
+    origin_host.eq_ignore_ascii_case(host)
+        || allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+fn subscribe(
+    state: HttpState,
+    headers: &HeaderMap,
+    upgrade: WebSocketUpgrade,
+    protocol: GraphQLProtocol,
+    client: String,
+) -> Response {
+    if !origin_allowed(headers, &state.app.settings.server.allowed_origins) {
+        tracing::warn!("websocket refused: origin not allowed");
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
     let app = state.app.clone();
-    upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
-        GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-            .on_connection_init(move |payload| async move {
-                let token = payload
-                    .get("Authorization")
-                    .or_else(|| payload.get("authorization"))
-                    .and_then(|v| v.as_str())
-                    .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_owned())
-                    .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(str::to_owned));
-                let viewer = viewer_for_token(&app, token.as_deref()).await?;
-                let (viewer, session_id) = match viewer {
-                    Some((v, s)) => (Some(v), Some(s)),
-                    None => (None, None),
-                };
-                let mut data = Data::default();
-                data.insert(RequestContext::new(&app, viewer, session_id, client));
-                Ok(data)
-            })
-            .serve()
-    })
+    upgrade
+        .max_message_size(MAX_WS_MESSAGE_BYTES)
+        .max_frame_size(MAX_WS_MESSAGE_BYTES)
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| async move {
+            let initialised = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen_init = initialised.clone();
+            let serve = GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    seen_init.store(true, Ordering::SeqCst);
+                    let token = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|v| v.as_str())
+                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_owned())
+                        .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(str::to_owned));
+                    let viewer = viewer_for_token(&app, token.as_deref()).await?;
+                    let (viewer, session_id) = match viewer {
+                        Some((v, s)) => (Some(v), Some(s)),
+                        None => (None, None),
+                    };
+                    let mut data = Data::default();
+                    data.insert(RequestContext::new(&app, viewer, session_id, client));
+                    Ok(data)
+                })
+                .serve();
+            let watchdog = async {
+                tokio::time::sleep(WS_INIT_TIMEOUT).await;
+                if initialised.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = watchdog => tracing::info!("websocket dropped: no connection_init within 10 s"),
+            }
+        })
 }

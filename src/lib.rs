@@ -12,6 +12,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod rate_limit;
 pub mod seed;
 
 use std::sync::Arc;
@@ -30,7 +31,12 @@ pub fn state(db: DatabaseConnection, settings: Settings) -> AppState {
 
 /// The HTTP service over a ready database.
 pub fn app(state: AppState) -> Router {
-    let schema = graphql::schema_builder().data(state.clone()).finish();
+    let mut builder = graphql::schema_builder().data(state.clone());
+    if state.settings.server.profile == config::Profile::Production {
+        // Suggestions ("did you mean …") leak the schema to anonymous probing.
+        builder = builder.disable_suggestions();
+    }
+    let schema = builder.finish();
     http::router(state, schema)
 }
 

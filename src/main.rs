@@ -81,7 +81,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (db, settings) = open(&args.database).await?;
+    let (db, mut settings) = open(&args.database).await?;
+    settings.server = args.server_options();
     if !args.no_demo && canopy::seed::is_empty(&db).await.map_err(|e| anyhow::anyhow!("{e:?}"))? {
         let logins = canopy::seed::seed_demo(&db, &settings).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         tracing::info!("empty database: seeded demo data; demo logins (password {}):", canopy::seed::DEMO_PASSWORD);

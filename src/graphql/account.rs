@@ -89,6 +89,7 @@ impl Account {
     }
 
     /// The secondaries of a main account that you may see, oldest first.
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn secondaries(
         &self,
         ctx: &Context<'_>,
@@ -120,6 +121,7 @@ impl Account {
     }
 
     /// The account's invoices, newest first (empty without VIEW_INVOICES).
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,

@@ -66,6 +66,7 @@ pub struct AuditQuery;
 impl AuditQuery {
     /// The audit log, newest first. Staff see everything (or one family with
     /// `mainAccountId`); a main account's owner sees their family's events.
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

@@ -12,6 +12,12 @@ pub const MAX_PAGE_SIZE: u64 = 100;
 pub type IdCursor = OpaqueCursor<i64>;
 pub type IdConnection<T> = Connection<IdCursor, T>;
 
+/// The declared cost of a connection field: its page size times what each node selects.
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let page = first.map(|n| n.clamp(0, MAX_PAGE_SIZE as i32) as usize).unwrap_or(DEFAULT_PAGE_SIZE as usize);
+    1 + page.max(1) * child_complexity
+}
+
 /// Page size from `first`: default 20, at most 100.
 pub fn page_size(first: Option<i32>) -> AppResult<u64> {
     match first {

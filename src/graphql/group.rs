@@ -43,6 +43,7 @@ impl Group {
         Ok(ctx.loader()?.load_one(AccountKey(self.0.main_account_id)).await?.map(Account))
     }
     /// The accounts in the group that you may see.
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn accounts(
         &self,
         ctx: &Context<'_>,
@@ -56,6 +57,7 @@ impl Group {
         Ok(connection_from_rows(rows, first, after_id.is_some(), |a| a.id, Account))
     }
     /// The group's members (empty unless you may manage the family's groups).
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,

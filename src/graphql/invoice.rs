@@ -134,6 +134,7 @@ impl CollectiveInvoice {
         self.0.status
     }
     /// The member invoices.
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,

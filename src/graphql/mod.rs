@@ -9,6 +9,7 @@ pub mod family;
 pub mod group;
 pub mod ids;
 pub mod invoice;
+pub mod limits;
 pub mod loaders;
 pub mod node;
 pub mod payload;
@@ -27,14 +28,20 @@ pub struct MutationRoot(user::UserMutation, family::FamilyMutation, group::Group
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
 
+/// Most complexity one operation may have. Every list field declares its cost as its
+/// page size times what it selects; the SPA's tree query (20 mains × 25 secondaries ×
+/// latest 5 invoices) costs about 20,000.
+pub const MAX_COMPLEXITY: usize = 60_000;
+
 /// The schema with its limits and no data attached (the server adds its state; `canopy
 /// schema` prints the SDL from this).
 pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, subscription::SubscriptionRoot> {
     Schema::build(QueryRoot::default(), MutationRoot::default(), subscription::SubscriptionRoot)
         .limit_depth(12)
-        .limit_complexity(5_000)
+        .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
         .limit_directives(50)
+        .extension(limits::OperationLimits)
 }
 
 /// The SDL that `schema.graphql` must equal.

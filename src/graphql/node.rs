@@ -64,6 +64,7 @@ impl NodeQuery {
     }
 
     /// Several objects by global id, in order; null where one is missing or hidden.
+    #[graphql(complexity = "1 + ids.len() * child_complexity")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,

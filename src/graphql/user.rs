@@ -48,6 +48,7 @@ impl User {
         Ok(ctx.loader()?.load_one(AccountKey(id)).await?.map(Account))
     }
     /// Every account this user may see, by id.
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn accounts(
         &self,
         ctx: &Context<'_>,

@@ -171,7 +171,7 @@ const TREE_QUERY: &str = "query($n: Int!) { viewer { accounts(first: $n) { edges
     customerNumber role friendlyName product { code } group { name permissions }
     openBalance { amountCents currency }
     invoices(first: 5) { edges { node { number totalCents lines { amountCents } } } }
-    secondaries(first: 30) { edges { node {
+    secondaries(first: 10) { edges { node {
         customerNumber role group { name } openBalance { amountCents currency }
         invoices(first: 5) { edges { node { number status totalCents } } }
     } } }

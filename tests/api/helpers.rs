@@ -158,6 +158,31 @@ impl TestApp {
         }
     }
 
+    /// A fresh database with adjusted server options (profile, rate limits, ...).
+    pub async fn with_server_options(options: canopy::config::ServerOptions) -> TestApp {
+        let mut settings = test_settings();
+        settings.server = options;
+        match suite_postgres() {
+            Some(server) => Self::build(fresh_postgres_database(&server).await, None, settings).await,
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("canopy.db").display());
+                Self::build(url, Some(dir), settings).await
+            }
+        }
+    }
+
+    /// Serves the app on a loopback port (for websocket clients); returns the address.
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = self.router.clone().into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    }
+
     pub async fn on_url(url: String, dir: Option<tempfile::TempDir>) -> TestApp {
         Self::build(url, dir, test_settings()).await
     }

@@ -8,6 +8,7 @@ mod helpers;
 mod access;
 mod family;
 mod foundation;
+mod hardening;
 mod identity;
 mod processes;
 mod schema;

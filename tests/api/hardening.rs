@@ -1,0 +1,210 @@
+//! Behaviour under abuse and malformed input: limits, GraphQL over HTTP, profiles, rate
+//! limits, websockets.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use canopy::config::{Profile, ServerOptions};
+use canopy::rate_limit::Rate;
+
+use crate::helpers::{TestApp, error_code};
+
+fn post_json(body: String, accept: Option<&str>) -> Request<Body> {
+    let mut request = Request::post("/graphql").header("content-type", "application/json");
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    request.body(Body::from(body)).unwrap()
+}
+
+#[tokio::test]
+async fn too_deep_too_wide_and_too_many_aliases_are_refused() {
+    let app = TestApp::spawn().await;
+    let staff = app.staff_token().await;
+    let deep = format!("{{ viewer {{ homeAccount {} {{ id }} {} }} }}", "{ parent ".repeat(12), "}".repeat(12));
+    let body = app.gql(Some(&staff), &deep, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    let wide = format!("{{ {} }}", "__typename ".repeat(1001));
+    let body = app.gql(Some(&staff), &wide, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "__typename counts: {body}");
+    let aliases: String = (0..101).map(|n| format!("a{n}: __typename ")).collect();
+    let body = app.gql(Some(&staff), &format!("{{ {aliases} }}"), json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+    let costly = "{ viewer { accounts(first: 100) { edges { node { secondaries(first: 100) { edges { node { invoices(first: 100) { edges { node { lines { description } } } } } } } } } } } }";
+    let body = app.gql(Some(&staff), costly, json!({})).await;
+    assert_eq!(error_code(&body), Some("QUERY_TOO_COMPLEX"), "{body}");
+}
+
+#[tokio::test]
+async fn the_spa_tree_query_stays_inside_every_limit() {
+    let app = TestApp::spawn().await;
+    let staff = app.staff_token().await;
+    let tree = "{ viewer { accounts(first: 20) { edges { cursor node { id customerNumber friendlyName role status billingMode
+        group { id name } openBalance { amountCents currency }
+        invoices(first: 5) { edges { node { id number status totalCents currency dueAt } } }
+        secondaries(first: 25) { edges { node { id customerNumber friendlyName role status billingMode group { id name }
+            openBalance { amountCents currency } invoices(first: 5) { edges { node { id number status totalCents currency dueAt } } } } } }
+    } } pageInfo { hasNextPage endCursor } } } }";
+    app.data(Some(&staff), tree, json!({})).await;
+}
+
+#[tokio::test]
+async fn json_array_batches_are_refused() {
+    let app = TestApp::spawn().await;
+    let batch = json!([{"query": "{ products { code } }"}, {"query": "{ products { code } }"}]).to_string();
+    let (status, _) = app.send(post_json(batch, None), "127.0.0.1:1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn graphql_response_json_is_negotiated_with_the_spec_s_status_codes() {
+    let app = TestApp::spawn().await;
+    let media = "application/graphql-response+json";
+    let ok = json!({"query": "{ products { code } }"}).to_string();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), post_json(ok.clone(), Some(media))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], media);
+    let invalid = json!({"query": "{ nope }"}).to_string();
+    let response =
+        tower::ServiceExt::oneshot(app.router.clone(), post_json(invalid.clone(), Some(media))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response =
+        tower::ServiceExt::oneshot(app.router.clone(), post_json(invalid, Some("application/json"))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn malformed_scalars_are_validation_errors() {
+    let app = TestApp::spawn().await;
+    let staff = app.staff_token().await;
+    for (query, variables) in [
+        ("query($d: Date!) { __typename @include(if: true) } ", json!({"d": "2026-13-45"})),
+        ("mutation($c: Cents!) { __typename }", json!({"c": "12"})),
+        ("mutation($c: Cents!) { __typename }", json!({"c": 1e30})),
+        ("query($id: ID!) { node(id: $id) { id } }", json!({"id": 12.5})),
+    ] {
+        let body = app.gql(Some(&staff), query, variables).await;
+        assert_eq!(error_code(&body), Some("GRAPHQL_VALIDATION_FAILED"), "{query}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn clients_over_their_rate_get_429_with_retry_after() {
+    let options = ServerOptions { rate_per_client: Rate { per_second: 0.5, burst: 3.0 }, ..ServerOptions::default() };
+    let app = TestApp::with_server_options(options).await;
+    for _ in 0..3 {
+        let (status, _) = app.post_from(None, "{ products { code } }", json!({}), "10.2.0.1:1").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let body = json!({"query": "{ products { code } }"}).to_string();
+    let mut request = post_json(body, None);
+    request.extensions_mut().insert(axum::extract::ConnectInfo("10.2.0.1:1".parse::<std::net::SocketAddr>().unwrap()));
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let (status, body) = app.post_from(None, "{ products { code } }", json!({}), "10.2.0.1:1").await;
+    assert_eq!((status, error_code(&body)), (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED")));
+    let (status, _) = app.post_from(None, "{ products { code } }", json!({}), "10.2.0.2:1").await;
+    assert_eq!(status, StatusCode::OK, "another client is not affected");
+}
+
+#[tokio::test]
+async fn users_over_their_rate_are_limited_across_addresses() {
+    let options = ServerOptions { rate_per_user: Rate { per_second: 0.5, burst: 2.0 }, ..ServerOptions::default() };
+    let app = TestApp::with_server_options(options).await;
+    let (_, token) = app.enrolled_account("Busy", "busy").await;
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let (status, _) =
+            app.post_from(Some(&token), "{ viewer { loginName } }", json!({}), &format!("10.3.0.{n}:1")).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses[..2], [StatusCode::OK, StatusCode::OK]);
+    assert!(statuses[2..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn production_hides_the_schema_from_anonymous_clients() {
+    let options = ServerOptions { profile: Profile::Production, graphiql: false, ..ServerOptions::default() };
+    let app = TestApp::with_server_options(options).await;
+    let introspect = "{ __schema { queryType { name } } }";
+    let anonymous = app.gql(None, introspect, json!({})).await;
+    assert!(anonymous["errors"].is_array() || anonymous["data"]["__schema"].is_null(), "{anonymous}");
+    let staff = app.staff_token().await;
+    let allowed = app.data(Some(&staff), introspect, json!({})).await;
+    assert_eq!(allowed["__schema"]["queryType"]["name"], json!("QueryRoot"));
+    let typo = app.gql(None, "{ prodcts { code } }", json!({})).await;
+    assert!(!typo.to_string().contains("Did you mean"), "no suggestions: {typo}");
+    let (status, _) = app.send(Request::get("/").body(Body::empty()).unwrap(), "127.0.0.1:1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Development keeps them.
+    let dev = TestApp::spawn().await;
+    assert!(dev.gql(None, "{ prodcts { code } }", json!({})).await.to_string().contains("Did you mean"));
+}
+
+async fn websocket(
+    addr: std::net::SocketAddr,
+    origin: Option<&str>,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, StatusCode> {
+    let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(StatusCode::from_u16(response.status().as_u16()).unwrap())
+        }
+        Err(other) => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn websockets_check_the_origin() {
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    assert_eq!(websocket(addr, Some("https://evil.example")).await.err(), Some(StatusCode::FORBIDDEN));
+    assert!(websocket(addr, Some(&format!("http://{addr}"))).await.is_ok(), "same origin");
+    assert!(websocket(addr, None).await.is_ok(), "no origin: not a browser");
+}
+
+#[tokio::test]
+async fn websockets_authenticate_in_connection_init_and_refuse_bad_tokens() {
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    let mut socket = websocket(addr, None).await.unwrap();
+    let init = json!({"type": "connection_init", "payload": {"Authorization": "Bearer cnp_wrong"}});
+    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap();
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.reason.as_str(), "sign in first", "{frame:?}"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn websocket_clients_that_never_initialise_are_dropped() {
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    let mut socket = websocket(addr, None).await.unwrap();
+    let started = std::time::Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the server kept a silent client beyond 15 s");
+    assert!(started.elapsed() >= Duration::from_secs(9));
+}
