@@ -22,7 +22,12 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         options.max_connections(1).min_connections(1);
     } else {
         let size = std::env::var("CANOPY_DB_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
-        options.max_connections(size).min_connections(1);
+        let statement_timeout =
+            std::env::var("CANOPY_STATEMENT_TIMEOUT_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(15_000);
+        options.max_connections(size).min_connections(1).map_sqlx_postgres_opts(move |pg| {
+            // No statement may run away with a connection.
+            pg.options([("statement_timeout", format!("{statement_timeout}ms"))])
+        });
     }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite {

@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod family;
+mod faults;
 mod foundation;
 mod hardening;
 mod identity;

@@ -13,9 +13,9 @@ use crate::family::link;
 use crate::helpers::{TestApp, fresh_postgres_database, require_postgres};
 
 /// A `canopy serve` child process, killed when dropped.
-struct ServerProcess {
-    child: Child,
-    port: u16,
+pub struct ServerProcess {
+    pub child: Child,
+    pub port: u16,
 }
 
 impl Drop for ServerProcess {
@@ -29,7 +29,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-async fn start_server(database_url: &str) -> ServerProcess {
+pub async fn start_server(database_url: &str) -> ServerProcess {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_canopy"))
         .args(["serve", "--no-demo", "--listen", &format!("127.0.0.1:{port}")])
