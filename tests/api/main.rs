@@ -9,6 +9,7 @@ mod access;
 mod family;
 mod faults;
 mod foundation;
+mod fuzz;
 mod hardening;
 mod identity;
 mod processes;
