@@ -9,6 +9,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod events;
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod metrics;

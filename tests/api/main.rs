@@ -10,6 +10,7 @@ mod family;
 mod faults;
 mod foundation;
 mod fuzz;
+mod graphiql;
 mod hardening;
 mod identity;
 mod processes;
