@@ -1,16 +1,19 @@
-//! The `Invoice` and `CollectiveInvoice` types.
+//! The `Invoice` and `CollectiveInvoice` types, staff invoice mutations.
 
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
 
+use crate::domain::billing::{self, IssueRequest, NewLine};
 use crate::entity::enums::{CollectiveInvoiceStatus, InvoiceStatus};
 use crate::entity::{collective_invoice, invoice};
+use crate::error::UserError;
 use crate::graphql::account::Account;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey};
-use crate::graphql::scalars::Cents;
+use crate::graphql::payload::into_payload;
+use crate::graphql::scalars::{Cents, Date};
 
 /// An invoice of one account.
 pub struct Invoice(pub invoice::Model);
@@ -60,8 +63,8 @@ impl Invoice {
         self.0.issued_at
     }
     /// The day payment is due.
-    async fn due_at(&self) -> NaiveDate {
-        self.0.due_at
+    async fn due_at(&self) -> Date {
+        Date(self.0.due_at)
     }
     /// The invoice's lines, in order.
     async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<InvoiceLine>> {
@@ -114,12 +117,12 @@ impl CollectiveInvoice {
         Ok(ctx.loader()?.load_one(AccountKey(self.0.main_account_id)).await?.map(Account))
     }
     /// First day of the period.
-    async fn period_start(&self) -> NaiveDate {
-        self.0.period_start
+    async fn period_start(&self) -> Date {
+        Date(self.0.period_start)
     }
     /// Last day of the period.
-    async fn period_end(&self) -> NaiveDate {
-        self.0.period_end
+    async fn period_end(&self) -> Date {
+        Date(self.0.period_end)
     }
     /// ISO 4217 currency of the collective invoice and all its members.
     async fn currency(&self) -> &str {
@@ -145,5 +148,91 @@ impl CollectiveInvoice {
         let page = CollectiveMembersPage { collective_invoice_id: self.0.id, after: after_id.unwrap_or(0), first };
         let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
         Ok(connection_from_rows(rows, first, after_id.is_some(), |i| i.id, Invoice))
+    }
+}
+
+/// One line of a new invoice.
+#[derive(InputObject)]
+pub struct InvoiceLineInput {
+    /// What is billed.
+    pub description: String,
+    /// How many units (at least 1).
+    pub quantity: i64,
+    /// Price of one unit in minor units (at least 0).
+    pub unit_cents: Cents,
+}
+
+/// Input of `adminIssueInvoice`.
+#[derive(InputObject)]
+pub struct AdminIssueInvoiceInput {
+    /// The account billed.
+    pub account_id: ID,
+    /// ISO 4217 currency of every amount, e.g. `EUR`.
+    pub currency: String,
+    /// The day payment is due.
+    pub due_at: Date,
+    /// The lines (1 to 500); the total is computed from them.
+    pub lines: Vec<InvoiceLineInput>,
+}
+
+/// Input of `adminVoidInvoice`.
+#[derive(InputObject)]
+pub struct AdminVoidInvoiceInput {
+    /// The open invoice to cancel.
+    pub invoice_id: ID,
+}
+
+/// Result of an invoice mutation.
+#[derive(SimpleObject)]
+pub struct InvoicePayload {
+    /// The invoice as the mutation left it.
+    pub invoice: Option<Invoice>,
+    /// Why the change was refused, if it was.
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct InvoiceMutation;
+
+#[Object]
+impl InvoiceMutation {
+    /// Staff: issues an invoice to an account. The total is the sum of the lines; the
+    /// account's users with e-bill notifications on are mailed.
+    async fn admin_issue_invoice(&self, ctx: &Context<'_>, input: AdminIssueInvoiceInput) -> Result<InvoicePayload> {
+        let outcome = async {
+            let viewer = ctx.viewer()?;
+            crate::domain::accounts::require_staff(&viewer)?;
+            let request = IssueRequest {
+                account_id: ids::decode_input(&input.account_id, NodeType::Account, "accountId")?,
+                currency: input.currency,
+                due_at: input.due_at.0,
+                lines: input
+                    .lines
+                    .into_iter()
+                    .map(|l| NewLine { description: l.description, quantity: l.quantity, unit_cents: l.unit_cents.0 })
+                    .collect(),
+            };
+            billing::issue_invoice(ctx.db()?, &viewer, request).await
+        }
+        .await;
+        if let Ok((_, event)) = &outcome {
+            ctx.state()?.events.publish(ctx.db()?, event.clone()).await;
+        }
+        into_payload(outcome.map(|(invoice, _)| Invoice(invoice)), |invoice, user_errors| InvoicePayload {
+            invoice,
+            user_errors,
+        })
+    }
+
+    /// Staff: voids an open invoice (not one in a collective invoice); nothing is owed.
+    async fn admin_void_invoice(&self, ctx: &Context<'_>, input: AdminVoidInvoiceInput) -> Result<InvoicePayload> {
+        let outcome = async {
+            let viewer = ctx.viewer()?;
+            crate::domain::accounts::require_staff(&viewer)?;
+            let invoice_id = ids::decode_input(&input.invoice_id, NodeType::Invoice, "invoiceId")?;
+            billing::void_invoice(ctx.db()?, &viewer, invoice_id).await
+        }
+        .await;
+        into_payload(outcome.map(Invoice), |invoice, user_errors| InvoicePayload { invoice, user_errors })
     }
 }

@@ -23,7 +23,13 @@ use async_graphql::{MergedObject, Schema, SchemaBuilder};
 pub struct QueryRoot(user::UserQuery, node::NodeQuery, product::ProductQuery, family::FamilyQuery, audit::AuditQuery);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(user::UserMutation, family::FamilyMutation, group::GroupMutation, admin::AdminMutation);
+pub struct MutationRoot(
+    user::UserMutation,
+    family::FamilyMutation,
+    group::GroupMutation,
+    admin::AdminMutation,
+    invoice::InvoiceMutation,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
 

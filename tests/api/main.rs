@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod billing;
 mod family;
 mod foundation;
 mod identity;
