@@ -1,19 +1,23 @@
 //! The `Invoice` and `CollectiveInvoice` types, staff invoice mutations.
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
+use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields, OpaqueCursor};
+use async_graphql::{Context, ID, InputObject, Object, OutputType, Result, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::{Alias, Expr, Func, Query};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
+use crate::domain::access::Permission;
 use crate::domain::billing::{self, IssueRequest, NewLine};
 use crate::entity::enums::{CollectiveInvoiceStatus, InvoiceStatus};
-use crate::entity::{collective_invoice, invoice};
-use crate::error::UserError;
+use crate::entity::{account, collective_invoice, invoice};
+use crate::error::{AppError, UserError};
 use crate::graphql::account::Account;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey};
 use crate::graphql::payload::into_payload;
-use crate::graphql::scalars::{Cents, Date};
+use crate::graphql::scalars::{Cents, Date, Money};
 
 /// An invoice of one account.
 pub struct Invoice(pub invoice::Model);
@@ -189,6 +193,135 @@ pub struct InvoicePayload {
     pub invoice: Option<Invoice>,
     /// Why the change was refused, if it was.
     pub user_errors: Vec<UserError>,
+}
+
+/// What every open item a query matches adds up to (not just the page shown).
+#[derive(SimpleObject)]
+pub struct OpenItemsTotals {
+    /// The sum of the matching open invoices, one entry per currency, by currency code.
+    pub totals: Vec<Money>,
+}
+
+/// Names the open-items connection `OpenItemsConnection`.
+pub struct OpenItemsConnectionName;
+
+impl ConnectionNameType for OpenItemsConnectionName {
+    fn type_name<T: OutputType>() -> String {
+        "OpenItemsConnection".to_owned()
+    }
+}
+
+/// Names the open-items edges `OpenItemsEdge`.
+pub struct OpenItemsEdgeName;
+
+impl EdgeNameType for OpenItemsEdgeName {
+    fn type_name<T: OutputType>() -> String {
+        "OpenItemsEdge".to_owned()
+    }
+}
+
+/// Keyset of the open-items order: due date, then id.
+pub type DueCursor = OpaqueCursor<(NaiveDate, i64)>;
+
+/// Open invoices with their totals per currency.
+pub type OpenItemsConnection =
+    Connection<DueCursor, Invoice, OpenItemsTotals, EmptyFields, OpenItemsConnectionName, OpenItemsEdgeName>;
+
+#[derive(Default)]
+pub struct InvoiceQuery;
+
+#[Object]
+impl InvoiceQuery {
+    /// Open invoices of every account whose invoices you may view, in one list: the
+    /// earliest due first (then by id), with their totals per currency.
+    async fn open_items(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
+        #[graphql(desc = "Only this account's open items.")] account_id: Option<ID>,
+        #[graphql(desc = "True: only items due before today (UTC); false: only items not yet overdue.")]
+        overdue: Option<bool>,
+        #[graphql(desc = "Only items in this ISO 4217 currency.")] currency: Option<String>,
+    ) -> Result<OpenItemsConnection> {
+        let viewer = ctx.viewer()?;
+        let db = ctx.db()?;
+        let first = page_size(first)?;
+        let after = decode_cursor::<(NaiveDate, i64)>(after.as_deref())?;
+        let viewable = Query::select()
+            .column(account::Column::Id)
+            .from(account::Entity)
+            .cond_where(viewer.accounts_with(Permission::ViewInvoices))
+            .to_owned();
+        let mut matching = Condition::all()
+            .add(invoice::Column::Status.eq(InvoiceStatus::Open))
+            .add(invoice::Column::AccountId.in_subquery(viewable));
+        if let Some(id) = account_id {
+            // An id of another type, or a malformed one, matches nothing (like a missing account).
+            matching =
+                matching.add(invoice::Column::AccountId.eq(ids::decode_as(&id, NodeType::Account).unwrap_or(-1)));
+        }
+        if let Some(overdue) = overdue {
+            let today = Utc::now().date_naive();
+            matching = matching.add(if overdue {
+                invoice::Column::DueAt.lt(today)
+            } else {
+                invoice::Column::DueAt.gte(today)
+            });
+        }
+        if let Some(currency) = currency {
+            matching = matching.add(invoice::Column::Currency.eq(currency.trim().to_ascii_uppercase()));
+        }
+        let mut page = matching.clone();
+        if let Some((due, id)) = after {
+            page = page.add(
+                Condition::any()
+                    .add(invoice::Column::DueAt.gt(due))
+                    .add(Condition::all().add(invoice::Column::DueAt.eq(due)).add(invoice::Column::Id.gt(id))),
+            );
+        }
+        let rows = invoice::Entity::find()
+            .filter(page)
+            .order_by_asc(invoice::Column::DueAt)
+            .order_by_asc(invoice::Column::Id)
+            .limit(first + 1)
+            .all(db)
+            .await
+            .map_err(AppError::from)?;
+
+        #[derive(FromQueryResult)]
+        struct Total {
+            currency: String,
+            total: i64,
+        }
+        let totals = invoice::Entity::find()
+            .select_only()
+            .column(invoice::Column::Currency)
+            .column_as(
+                Expr::from(Func::cast_as(Func::sum(Expr::col(invoice::Column::TotalCents)), Alias::new("BIGINT"))),
+                "total",
+            )
+            .filter(matching)
+            .group_by(invoice::Column::Currency)
+            .order_by_asc(invoice::Column::Currency)
+            .into_model::<Total>()
+            .all(db)
+            .await
+            .map_err(AppError::from)?
+            .into_iter()
+            .map(|t| Money { amount_cents: Cents(t.total), currency: t.currency })
+            .collect();
+
+        let has_next = rows.len() as u64 > first;
+        let mut connection =
+            OpenItemsConnection::with_additional_fields(after.is_some(), has_next, OpenItemsTotals { totals });
+        connection.edges.extend(
+            rows.into_iter()
+                .take(first as usize)
+                .map(|row| Edge::new(OpaqueCursor((row.due_at, row.id)), Invoice(row))),
+        );
+        Ok(connection)
+    }
 }
 
 #[derive(Default)]

@@ -20,7 +20,14 @@ pub mod user;
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(user::UserQuery, node::NodeQuery, product::ProductQuery, family::FamilyQuery, audit::AuditQuery);
+pub struct QueryRoot(
+    user::UserQuery,
+    node::NodeQuery,
+    product::ProductQuery,
+    family::FamilyQuery,
+    audit::AuditQuery,
+    invoice::InvoiceQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(

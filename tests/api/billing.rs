@@ -268,3 +268,143 @@ async fn invoice_issued_reaches_only_subscribers_who_may_view_the_invoice() {
     assert_eq!(data["invoiceIssued"]["totalCents"], json!(222), "the other family's invoice is not delivered");
     assert_eq!(data["invoiceIssued"]["account"]["customerNumber"], json!(mine.customer_number));
 }
+
+const OPEN_ITEMS: &str = "query($first: Int, $after: String, $account: ID, $overdue: Boolean, $currency: String) {
+    openItems(first: $first, after: $after, accountId: $account, overdue: $overdue, currency: $currency) {
+        edges { cursor node { id number totalCents currency dueAt account { customerNumber friendlyName } } }
+        pageInfo { hasNextPage endCursor }
+        totals { amountCents currency } } }";
+
+/// Every open item a viewer sees, page by page; returns (invoice numbers, totals of the first page).
+async fn all_open_items(app: &TestApp, token: &str, filters: Value) -> (Vec<String>, Value) {
+    let mut numbers = Vec::new();
+    let mut after = Value::Null;
+    let mut totals = Value::Null;
+    loop {
+        let mut vars = filters.clone();
+        vars["first"] = json!(2);
+        vars["after"] = after.clone();
+        let data = app.data(Some(token), OPEN_ITEMS, vars).await;
+        let page = &data["openItems"];
+        if totals.is_null() {
+            totals = page["totals"].clone();
+        }
+        for edge in page["edges"].as_array().unwrap() {
+            numbers.push(edge["node"]["number"].as_str().unwrap().to_owned());
+        }
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            return (numbers, totals);
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+pub fn days_from_today(days: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
+}
+
+async fn number_of(app: &TestApp, invoice_id: &str) -> String {
+    let staff = app.staff_token().await;
+    let data =
+        app.data(Some(&staff), "query($id: ID!) { invoice(id: $id) { number } }", json!({"id": invoice_id})).await;
+    data["invoice"]["number"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn open_items_list_the_whole_family_by_due_date_and_follow_a_detach() {
+    let app = TestApp::spawn().await;
+    let (main, owner) = app.enrolled_account("Family Main", "items-owner").await;
+    let (branch, branch_team) = app.enrolled_account("Branch", "items-branch").await;
+    let shop = app.create_account("Shop").await;
+    link(&app, &owner, &main, &branch).await;
+    link(&app, &owner, &main, &shop).await;
+    let (other, other_owner) = app.enrolled_account("Other Family", "items-other").await;
+
+    let overdue = issue(&app, &branch.id, "EUR", &days_from_today(-30), 200).await;
+    let branch_soon = issue(&app, &branch.id, "EUR", &days_from_today(5), 400).await;
+    let shop_soon = issue(&app, &shop.id, "USD", &days_from_today(5), 300).await;
+    let main_later = issue(&app, &main.id, "EUR", &days_from_today(10), 100).await;
+    let voided = issue(&app, &main.id, "EUR", &days_from_today(1), 999).await;
+    let foreign = issue(&app, &other.id, "EUR", &days_from_today(1), 5_000).await;
+    let staff = app.staff_token().await;
+    app.data(
+        Some(&staff),
+        "mutation($i: AdminVoidInvoiceInput!) { adminVoidInvoice(input: $i) { userErrors { code } } }",
+        json!({"i": {"invoiceId": voided}}),
+    )
+    .await;
+    let mut expected = Vec::new();
+    for id in [&overdue, &branch_soon, &shop_soon, &main_later] {
+        expected.push(number_of(&app, id).await);
+    }
+
+    let (numbers, totals) = all_open_items(&app, &owner, json!({})).await;
+    assert_eq!(numbers, expected, "due date first, then id; void and foreign invoices left out");
+    assert_eq!(totals, json!([{"amountCents": 700, "currency": "EUR"}, {"amountCents": 300, "currency": "USD"}]));
+
+    let first_page = app.data(Some(&owner), OPEN_ITEMS, json!({"first": 1})).await;
+    let edge = &first_page["openItems"]["edges"][0]["node"];
+    assert_eq!(edge["account"], json!({"customerNumber": branch.customer_number, "friendlyName": "Linked"}));
+
+    let (overdue_only, overdue_totals) = all_open_items(&app, &owner, json!({"overdue": true})).await;
+    assert_eq!(overdue_only, expected[..1]);
+    assert_eq!(overdue_totals, json!([{"amountCents": 200, "currency": "EUR"}]));
+    let (not_overdue, _) = all_open_items(&app, &owner, json!({"overdue": false})).await;
+    assert_eq!(not_overdue, expected[1..]);
+    let (usd, usd_totals) = all_open_items(&app, &owner, json!({"currency": "usd"})).await;
+    assert_eq!(usd, expected[2..3]);
+    assert_eq!(usd_totals, json!([{"amountCents": 300, "currency": "USD"}]));
+    let (one_account, _) = all_open_items(&app, &owner, json!({"account": branch.id})).await;
+    assert_eq!(one_account, expected[..2]);
+
+    // Another family sees none of these, not even by naming the account.
+    let (theirs, _) = all_open_items(&app, &other_owner, json!({})).await;
+    assert_eq!(theirs, vec![number_of(&app, &foreign).await]);
+    let (probe, probe_totals) = all_open_items(&app, &other_owner, json!({"account": branch.id})).await;
+    assert!(probe.is_empty());
+    assert_eq!(probe_totals, json!([]));
+
+    // Detach the branch: the family's list drops it at once; its own team still sees it.
+    let detached = app
+        .data(
+            Some(&owner),
+            "mutation($a: ID!) { detachAccount(input: {accountId: $a}) { userErrors { code } } }",
+            json!({"a": branch.id}),
+        )
+        .await;
+    assert_eq!(detached["detachAccount"]["userErrors"], json!([]));
+    let (after_detach, totals) = all_open_items(&app, &owner, json!({})).await;
+    assert_eq!(after_detach, expected[2..]);
+    assert_eq!(totals, json!([{"amountCents": 100, "currency": "EUR"}, {"amountCents": 300, "currency": "USD"}]));
+    let (team_view, _) = all_open_items(&app, &branch_team, json!({})).await;
+    assert_eq!(team_view, expected[..2]);
+}
+
+#[tokio::test]
+async fn open_items_of_a_group_member_need_view_invoices() {
+    let app = TestApp::spawn().await;
+    let (main, owner) = app.enrolled_account("Group Main", "gm-owner").await;
+    let billed = app.create_account("Billed").await;
+    let hidden = app.create_account("Hidden").await;
+    link(&app, &owner, &main, &billed).await;
+    link(&app, &owner, &main, &hidden).await;
+    let create = "mutation($m: ID!, $n: String!, $p: [Permission!]!) { createGroup(input: {mainAccountId: $m, name: $n, permissions: $p}) { group { id } } }";
+    let viewers = app.data(Some(&owner), create, json!({"m": main.id, "n": "Viewers", "p": ["VIEW_INVOICES"]})).await;
+    let blind = app.data(Some(&owner), create, json!({"m": main.id, "n": "Blind", "p": ["MANAGE_SETTINGS"]})).await;
+    let viewers = viewers["createGroup"]["group"]["id"].as_str().unwrap().to_owned();
+    let blind = blind["createGroup"]["group"]["id"].as_str().unwrap().to_owned();
+    let regroup = "mutation($a: ID!, $g: ID!) { updateLinkedAccount(input: {accountId: $a, groupId: $g}) { userErrors { code } } }";
+    app.data(Some(&owner), regroup, json!({"a": billed.id, "g": viewers})).await;
+    app.data(Some(&owner), regroup, json!({"a": hidden.id, "g": blind})).await;
+    let member = crate::helpers::invite_and_accept(&app, &owner, &main.id, &viewers, "gm-viewer").await;
+    let blind_member = crate::helpers::invite_and_accept(&app, &owner, &main.id, &blind, "gm-blind").await;
+    let seen = issue(&app, &billed.id, "EUR", &days_from_today(3), 100).await;
+    issue(&app, &hidden.id, "EUR", &days_from_today(3), 200).await;
+    issue(&app, &main.id, "EUR", &days_from_today(3), 300).await;
+
+    let (numbers, totals) = all_open_items(&app, &member, json!({})).await;
+    assert_eq!(numbers, vec![number_of(&app, &seen).await]);
+    assert_eq!(totals, json!([{"amountCents": 100, "currency": "EUR"}]));
+    let (nothing, _) = all_open_items(&app, &blind_member, json!({})).await;
+    assert!(nothing.is_empty(), "MANAGE_SETTINGS alone does not show invoices");
+}
