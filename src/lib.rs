@@ -25,7 +25,12 @@ use crate::graphql::context::AppState;
 
 /// Everything a running server holds.
 pub fn state(db: DatabaseConnection, settings: Settings) -> AppState {
-    AppState { db, settings: Arc::new(settings), events: EventBus::new() }
+    AppState {
+        db,
+        settings: Arc::new(settings),
+        events: EventBus::new(),
+        payments: Arc::new(domain::payments::ImmediateSettlement),
+    }
 }
 
 /// The HTTP service over a ready database.

@@ -10,3 +10,4 @@ pub mod groups;
 pub mod identity;
 pub mod lockout;
 pub mod notify;
+pub mod payments;

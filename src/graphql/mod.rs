@@ -12,6 +12,7 @@ pub mod invoice;
 pub mod loaders;
 pub mod node;
 pub mod payload;
+pub mod payment;
 pub mod product;
 pub mod scalars;
 pub mod subscription;
@@ -36,6 +37,7 @@ pub struct MutationRoot(
     group::GroupMutation,
     admin::AdminMutation,
     invoice::InvoiceMutation,
+    payment::PaymentMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;

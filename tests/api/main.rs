@@ -9,4 +9,5 @@ mod billing;
 mod family;
 mod foundation;
 mod identity;
+mod payments;
 mod schema;
