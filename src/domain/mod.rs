@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod billing;
+pub mod collective;
 pub mod family;
 pub mod groups;
 pub mod identity;

@@ -8,7 +8,8 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter,
 
 use crate::domain::access::Permission;
 use crate::domain::billing::{self, IssueRequest, NewLine};
-use crate::entity::enums::{CollectiveInvoiceStatus, InvoiceStatus};
+use crate::domain::collective::{self, ConsolidateRequest};
+use crate::entity::enums::{BillingMode, CollectiveInvoiceStatus, InvoiceStatus};
 use crate::entity::{account, collective_invoice, invoice};
 use crate::error::{AppError, UserError};
 use crate::graphql::account::Account;
@@ -324,6 +325,46 @@ impl InvoiceQuery {
     }
 }
 
+/// Input of `setBillingMode`.
+#[derive(InputObject)]
+pub struct SetBillingModeInput {
+    /// The account (COLLECTIVE: a secondary of a family).
+    pub account_id: ID,
+    /// INDIVIDUAL, or COLLECTIVE to bill it through its main's collective invoices.
+    pub mode: BillingMode,
+}
+
+/// Result of `setBillingMode`.
+#[derive(SimpleObject)]
+pub struct SetBillingModePayload {
+    /// The account as it is now.
+    pub account: Option<Account>,
+    /// Why the change was refused, if it was.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `createCollectiveInvoice`.
+#[derive(InputObject)]
+pub struct CreateCollectiveInvoiceInput {
+    /// The main account billed.
+    pub main_account_id: ID,
+    /// First day of the period (open invoices issued on or after it are consolidated).
+    pub period_start: Date,
+    /// Last day of the period (open invoices issued on or before it, UTC).
+    pub period_end: Date,
+}
+
+/// Result of `createCollectiveInvoice`.
+#[derive(SimpleObject)]
+pub struct CreateCollectiveInvoicePayload {
+    /// The collective invoices made, one per currency, by currency code.
+    pub collective_invoices: Vec<CollectiveInvoice>,
+    /// The first of them (the only one when all invoices share a currency).
+    pub collective_invoice: Option<CollectiveInvoice>,
+    /// Why nothing was consolidated, if it was refused.
+    pub user_errors: Vec<UserError>,
+}
+
 #[derive(Default)]
 pub struct InvoiceMutation;
 
@@ -354,6 +395,44 @@ impl InvoiceMutation {
         into_payload(outcome.map(|(invoice, _)| Invoice(invoice)), |invoice, user_errors| InvoicePayload {
             invoice,
             user_errors,
+        })
+    }
+
+    /// Sets how an account is billed: COLLECTIVE (secondaries only) consolidates its
+    /// open invoices into its main's collective invoices. Needs MANAGE_ACCOUNTS.
+    async fn set_billing_mode(&self, ctx: &Context<'_>, input: SetBillingModeInput) -> Result<SetBillingModePayload> {
+        let outcome = async {
+            let viewer = ctx.viewer()?;
+            let account_id = ids::decode_input(&input.account_id, NodeType::Account, "accountId")?;
+            billing::set_billing_mode(ctx.db()?, &viewer, account_id, input.mode).await
+        }
+        .await;
+        into_payload(outcome.map(Account), |account, user_errors| SetBillingModePayload { account, user_errors })
+    }
+
+    /// Consolidates the open invoices issued in a period, of a main account and of its
+    /// COLLECTIVE secondaries, into one collective invoice per currency. Needs
+    /// MANAGE_ACCOUNTS on the family.
+    async fn create_collective_invoice(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCollectiveInvoiceInput,
+    ) -> Result<CreateCollectiveInvoicePayload> {
+        let outcome = async {
+            let viewer = ctx.viewer()?;
+            let request = ConsolidateRequest {
+                main_account_id: ids::decode_input(&input.main_account_id, NodeType::Account, "mainAccountId")?,
+                period_start: input.period_start.0,
+                period_end: input.period_end.0,
+            };
+            collective::create_collective_invoices(ctx.db()?, &viewer, request).await
+        }
+        .await;
+        into_payload(outcome, |created, user_errors| {
+            let collective_invoices: Vec<CollectiveInvoice> =
+                created.unwrap_or_default().into_iter().map(CollectiveInvoice).collect();
+            let collective_invoice = collective_invoices.first().map(|c| CollectiveInvoice(c.0.clone()));
+            CreateCollectiveInvoicePayload { collective_invoices, collective_invoice, user_errors }
         })
     }
 

@@ -657,3 +657,53 @@ impl Loader<PaymentInvoicesKey> for Batch {
             .collect())
     }
 }
+
+/// A page of a main account's collective invoices, newest first. Holds `first + 1`
+/// rows. The caller checks VIEW_INVOICES on the account it already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CollectiveInvoicesPage {
+    pub main_account_id: i64,
+    /// Only collective invoices with a smaller id; `i64::MAX` for the first page.
+    pub before_id: i64,
+    pub first: u64,
+}
+
+impl Loader<CollectiveInvoicesPage> for Batch {
+    type Value = Vec<collective_invoice::Model>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[CollectiveInvoicesPage],
+    ) -> Result<HashMap<CollectiveInvoicesPage, Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        let mut shapes: HashMap<(i64, u64), Vec<i64>> = HashMap::new();
+        for key in keys {
+            shapes.entry((key.before_id, key.first)).or_default().push(key.main_account_id);
+        }
+        for ((before_id, first), mains) in shapes {
+            let condition = Condition::all()
+                .add(collective_invoice::Column::MainAccountId.is_in(mains.clone()))
+                .add(collective_invoice::Column::Id.lt(before_id));
+            let rows = first_rows_per(
+                &self.db,
+                collective_invoice::Entity,
+                collective_invoice::Column::MainAccountId,
+                collective_invoice::Column::Id,
+                true,
+                condition,
+                first + 1,
+            )
+            .await?;
+            let mut grouped: HashMap<i64, Vec<collective_invoice::Model>> =
+                mains.iter().map(|m| (*m, Vec::new())).collect();
+            for row in rows {
+                grouped.entry(row.main_account_id).or_default().push(row);
+            }
+            for (main_account_id, rows) in grouped {
+                out.insert(CollectiveInvoicesPage { main_account_id, before_id, first }, rows);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod billing;
+mod collective;
 mod family;
 mod foundation;
 mod identity;
