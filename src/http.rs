@@ -1,5 +1,5 @@
 //! HTTP routes: `/graphql` (POST, GET for queries, websocket subscriptions), GraphiQL on
-//! `/`, `/healthz`, `/readyz`, `/metrics`.
+//! `/`, `/healthz`, `/readyz`, `/metrics`, and the invoice downloads (`downloads.rs`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +52,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(|| async { crate::metrics::render() }))
+        .merge(crate::downloads::routes())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -72,7 +73,7 @@ fn client_address(connect_info: Option<&ConnectInfo<SocketAddr>>) -> String {
     connect_info.map(|c| c.0.ip().to_string()).unwrap_or_else(|| "local".to_owned())
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())

@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter,
 use crate::domain::access::Permission;
 use crate::domain::billing::{self, IssueRequest, NewLine};
 use crate::domain::collective::{self, ConsolidateRequest};
+use crate::downloads::{Format, signed_path};
 use crate::entity::enums::{BillingMode, CollectiveInvoiceStatus, InvoiceStatus};
 use crate::entity::{account, collective_invoice, invoice};
 use crate::error::{AppError, UserError};
@@ -22,6 +23,12 @@ use crate::graphql::scalars::{Cents, Date, Money};
 
 /// An invoice of one account.
 pub struct Invoice(pub invoice::Model);
+
+/// A signed download link; only resolvers of objects the viewer may view call this.
+fn download_link(ctx: &Context<'_>, node_type: NodeType, id: i64, format: Format) -> Result<Option<String>> {
+    let now = Utc::now().timestamp();
+    Ok(Some(signed_path(&ctx.settings()?.secret, node_type, id, format, now)))
+}
 
 /// One line of an invoice.
 #[derive(SimpleObject)]
@@ -91,13 +98,15 @@ impl Invoice {
         };
         Ok(ctx.loader()?.load_one(CollectiveInvoiceKey(id)).await?.map(CollectiveInvoice))
     }
-    /// Where to download the PDF; null until downloads are offered.
-    async fn pdf_url(&self) -> Option<String> {
-        None
+    /// A signed link to the PDF (with the account's enrollment token printed on it),
+    /// relative to this server; it works without the bearer token for ten minutes.
+    async fn pdf_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        download_link(ctx, NodeType::Invoice, self.0.id, Format::Pdf)
     }
-    /// Where to download the CSV; null until downloads are offered.
-    async fn csv_url(&self) -> Option<String> {
-        None
+    /// A signed link to the CSV (RFC 4180), relative to this server; it works without
+    /// the bearer token for ten minutes.
+    async fn csv_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        download_link(ctx, NodeType::Invoice, self.0.id, Format::Csv)
     }
 }
 
@@ -140,6 +149,16 @@ impl CollectiveInvoice {
     /// OPEN or PAID.
     async fn status(&self) -> CollectiveInvoiceStatus {
         self.0.status
+    }
+    /// A signed link to the PDF listing every member invoice, relative to this server;
+    /// it works without the bearer token for ten minutes.
+    async fn pdf_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        download_link(ctx, NodeType::CollectiveInvoice, self.0.id, Format::Pdf)
+    }
+    /// A signed link to the CSV (RFC 4180) of the member invoices, relative to this
+    /// server; it works without the bearer token for ten minutes.
+    async fn csv_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        download_link(ctx, NodeType::CollectiveInvoice, self.0.id, Format::Csv)
     }
     /// The member invoices.
     async fn invoices(

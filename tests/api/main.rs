@@ -7,6 +7,7 @@ mod helpers;
 
 mod billing;
 mod collective;
+mod downloads;
 mod family;
 mod foundation;
 mod identity;
