@@ -43,6 +43,14 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "CANOPY_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// SMTP server for outgoing mail: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+    /// or `smtps://user:pass@host`. Without it, mails are written to the log (recipient and
+    /// subject only).
+    #[arg(long, env = "CANOPY_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From address of outgoing mail.
+    #[arg(long, env = "CANOPY_MAIL_FROM", default_value = crate::config::DEFAULT_MAIL_FROM)]
+    pub mail_from: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -53,6 +53,11 @@ pub struct Settings {
     /// How long a DataLoader gathers keys before it runs its batch. Longer waits make
     /// bigger batches on slow machines; every level of a tree query waits this once.
     pub loader_delay: std::time::Duration,
+    /// Where the outbox worker sends mail (`smtp://host:port`, `smtps://user:pass@host`,
+    /// `smtp://host?tls=required`); without it mail is written to the log.
+    pub smtp_url: Option<Secret>,
+    /// The sender of every mail.
+    pub mail_from: String,
 }
 
 impl Settings {
@@ -65,9 +70,13 @@ impl Settings {
             loader_delay: std::time::Duration::from_millis(
                 std::env::var("CANOPY_LOADER_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2),
             ),
+            smtp_url: None,
+            mail_from: DEFAULT_MAIL_FROM.to_owned(),
         }
     }
 }
+
+pub const DEFAULT_MAIL_FROM: &str = "Canopy <no-reply@canopy.invalid>";
 
 const SECRET_FILE: &str = "canopy-secret.key";
 

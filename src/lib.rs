@@ -41,7 +41,11 @@ pub fn app(state: AppState) -> Router {
     http::router(state, schema)
 }
 
-/// Background work of a serving process: the event relay between processes.
-pub fn spawn_background(state: &AppState) {
+/// Background work of a serving process: the event relay between processes and the
+/// outbox mail worker (SMTP when configured, else the log).
+pub fn spawn_background(state: &AppState) -> anyhow::Result<()> {
     state.events.spawn_postgres_relay(&state.db);
+    let sender = domain::outbox_worker::sender_from_settings(&state.settings)?;
+    domain::outbox_worker::spawn(state.db.clone(), sender);
+    Ok(())
 }

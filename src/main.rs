@@ -81,7 +81,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (db, settings) = open(&args.database).await?;
+    let (db, mut settings) = open(&args.database).await?;
+    settings.smtp_url = args.smtp_url.map(|url| canopy::config::Secret::new(url.into_bytes()));
+    settings.mail_from = args.mail_from.clone();
     if !args.no_demo && canopy::seed::is_empty(&db).await.map_err(|e| anyhow::anyhow!("{e:?}"))? {
         let logins = canopy::seed::seed_demo(&db, &settings).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         tracing::info!("empty database: seeded demo data; demo logins (password {}):", canopy::seed::DEMO_PASSWORD);
@@ -90,7 +92,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let state = canopy::state(db, settings);
-    canopy::spawn_background(&state);
+    canopy::spawn_background(&state)
+        .context("cannot start the mail worker (check CANOPY_SMTP_URL and CANOPY_MAIL_FROM)")?;
     let app = canopy::app(state);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

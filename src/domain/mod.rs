@@ -11,4 +11,5 @@ pub mod groups;
 pub mod identity;
 pub mod lockout;
 pub mod notify;
+pub mod outbox_worker;
 pub mod payments;

@@ -11,5 +11,6 @@ mod downloads;
 mod family;
 mod foundation;
 mod identity;
+mod outbox;
 mod payments;
 mod schema;
