@@ -62,6 +62,14 @@ pub struct ServeArgs {
     /// Sustained requests per second per signed-in user (burst: 4×).
     #[arg(long, env = "CANOPY_RATE_PER_USER", default_value_t = 25.0)]
     pub rate_per_user: f64,
+    /// SMTP server for outgoing mail: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+    /// or `smtps://user:pass@host`. Without it, mails are written to the log (recipient and
+    /// subject only).
+    #[arg(long, env = "CANOPY_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From address of outgoing mail.
+    #[arg(long, env = "CANOPY_MAIL_FROM", default_value = crate::config::DEFAULT_MAIL_FROM)]
+    pub mail_from: String,
 }
 
 impl ServeArgs {

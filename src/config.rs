@@ -92,6 +92,11 @@ pub struct Settings {
     /// bigger batches on slow machines; every level of a tree query waits this once.
     pub loader_delay: std::time::Duration,
     pub server: ServerOptions,
+    /// Where the outbox worker sends mail (`smtp://host:port`, `smtps://user:pass@host`,
+    /// `smtp://host?tls=required`); without it mail is written to the log.
+    pub smtp_url: Option<Secret>,
+    /// The sender of every mail.
+    pub mail_from: String,
 }
 
 impl Settings {
@@ -105,9 +110,13 @@ impl Settings {
                 std::env::var("CANOPY_LOADER_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2),
             ),
             server: ServerOptions::default(),
+            smtp_url: None,
+            mail_from: DEFAULT_MAIL_FROM.to_owned(),
         }
     }
 }
+
+pub const DEFAULT_MAIL_FROM: &str = "Canopy <no-reply@canopy.invalid>";
 
 const SECRET_FILE: &str = "canopy-secret.key";
 

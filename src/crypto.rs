@@ -187,6 +187,29 @@ pub fn enrollment_token_matches(secret: &Secret, account_id: i64, token_version:
     decoded.len() == expected.len() && bool::from(decoded.ct_eq(&expected))
 }
 
+/// Signature of a download link: hex HMAC-SHA256(secret, "download:{path}:{expires}").
+pub fn download_signature(secret: &Secret, path: &str, expires: i64) -> String {
+    data_encoding::HEXLOWER.encode(&download_mac(secret, path, expires))
+}
+
+fn download_mac(secret: &Secret, path: &str, expires: i64) -> Vec<u8> {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    };
+    mac.update(format!("download:{path}:{expires}").as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Checks a download link's signature in constant time.
+pub fn download_signature_matches(secret: &Secret, path: &str, expires: i64, given: &str) -> bool {
+    let Ok(given) = data_encoding::HEXLOWER_PERMISSIVE.decode(given.as_bytes()) else {
+        return false;
+    };
+    let expected = download_mac(secret, path, expires);
+    given.len() == expected.len() && bool::from(given.ct_eq(&expected))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
 //! HTTP routes: `/graphql` (POST, GET for queries, websocket subscriptions), GraphiQL on
-//! `/`, `/healthz`, `/readyz`, `/metrics`.
+//! `/`, `/healthz`, `/readyz`, `/metrics`, and the invoice downloads (`downloads.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +61,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::graphiql::routes())
+        .merge(crate::downloads::routes())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
@@ -104,7 +105,7 @@ fn client_address(connect_info: Option<&ConnectInfo<SocketAddr>>) -> String {
     connect_info.map(|c| c.0.ip().to_string()).unwrap_or_else(|| "local".to_owned())
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())

@@ -5,7 +5,9 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod documents;
 pub mod domain;
+pub mod downloads;
 pub mod entity;
 pub mod error;
 pub mod events;
@@ -27,7 +29,12 @@ use crate::graphql::context::AppState;
 
 /// Everything a running server holds.
 pub fn state(db: DatabaseConnection, settings: Settings) -> AppState {
-    AppState { db, settings: Arc::new(settings), events: EventBus::new() }
+    AppState {
+        db,
+        settings: Arc::new(settings),
+        events: EventBus::new(),
+        payments: Arc::new(domain::payments::ImmediateSettlement),
+    }
 }
 
 /// The HTTP service over a ready database.
@@ -41,7 +48,12 @@ pub fn app(state: AppState) -> Router {
     http::router(state, schema)
 }
 
-/// Background work of a serving process: the event relay between processes.
-pub async fn start_background(state: &AppState) {
+/// Background work of a serving process: the event relay between processes and the
+/// outbox mail worker (SMTP when configured, else the log). The relay is listening when
+/// this returns, so no event published afterwards is missed.
+pub async fn start_background(state: &AppState) -> anyhow::Result<()> {
     state.events.start_postgres_relay(&state.db).await;
+    let sender = domain::outbox_worker::sender_from_settings(&state.settings)?;
+    domain::outbox_worker::spawn(state.db.clone(), sender);
+    Ok(())
 }

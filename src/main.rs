@@ -83,6 +83,8 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (db, mut settings) = open(&args.database).await?;
     settings.server = args.server_options();
+    settings.smtp_url = args.smtp_url.map(|url| canopy::config::Secret::new(url.into_bytes()));
+    settings.mail_from = args.mail_from.clone();
     if !args.no_demo && canopy::seed::is_empty(&db).await.map_err(|e| anyhow::anyhow!("{e:?}"))? {
         let logins = canopy::seed::seed_demo(&db, &settings).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         tracing::info!("empty database: seeded demo data; demo logins (password {}):", canopy::seed::DEMO_PASSWORD);
@@ -91,7 +93,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let state = canopy::state(db, settings);
-    canopy::start_background(&state).await;
+    canopy::start_background(&state)
+        .await
+        .context("cannot start the mail worker (check CANOPY_SMTP_URL and CANOPY_MAIL_FROM)")?;
     let app = canopy::app(state);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

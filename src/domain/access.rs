@@ -203,4 +203,36 @@ impl Viewer {
         }
         any
     }
+
+    /// The SQL condition selecting exactly the accounts on which this viewer has
+    /// `permission` (what `rights_on(..).has(permission)` decides row by row): the home
+    /// account and its secondaries, and the accounts of groups granting it, within the
+    /// group's own family.
+    pub fn accounts_with(&self, permission: Permission) -> Condition {
+        if self.is_staff() {
+            return Condition::all();
+        }
+        let mut any = Condition::any();
+        if let Some(home) = self.home_account_id {
+            any = any.add(account::Column::Id.eq(home)).add(account::Column::ParentId.eq(home));
+        }
+        let mut granted: Vec<(i64, i64)> = self
+            .groups
+            .iter()
+            .filter(|(_, rights)| rights.has(permission))
+            .filter_map(|(group, _)| self.group_mains.get(group).map(|main| (*group, *main)))
+            .collect();
+        granted.sort_unstable();
+        for (group, main) in &granted {
+            any = any.add(
+                Condition::all()
+                    .add(account::Column::GroupId.eq(*group))
+                    .add(Condition::any().add(account::Column::Id.eq(*main)).add(account::Column::ParentId.eq(*main))),
+            );
+        }
+        if self.home_account_id.is_none() && granted.is_empty() {
+            return Condition::all().add(account::Column::Id.eq(-1));
+        }
+        any
+    }
 }

@@ -12,9 +12,10 @@ use crate::graphql::connection::{IdConnection, connection_from_rows, decode_curs
 use crate::graphql::context::ContextExt;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
-use crate::graphql::invoice::Invoice;
+use crate::graphql::invoice::{CollectiveInvoice, Invoice};
 use crate::graphql::loaders::{
-    AccountKey, GroupKey, InvoicesPage, OpenBalanceKey, ProductKey, SecondariesPage, SecondaryCountKey,
+    AccountKey, CollectiveInvoicesPage, GroupKey, InvoicesPage, OpenBalanceKey, ProductKey, SecondariesPage,
+    SecondaryCountKey,
 };
 use crate::graphql::product::Product;
 use crate::graphql::scalars::{Cents, Money};
@@ -143,6 +144,26 @@ impl Account {
         let page = InvoicesPage { account_id: self.0.id, status, before_id: after_id.unwrap_or(i64::MAX), first };
         let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
         Ok(connection_from_rows(rows, first, after_id.is_some(), |i| i.id, Invoice))
+    }
+
+    /// The collective invoices billed to this main account, newest first (empty without
+    /// VIEW_INVOICES).
+    async fn collective_invoices(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
+    ) -> Result<IdConnection<CollectiveInvoice>> {
+        let first = page_size(first)?;
+        let after_id = decode_cursor::<i64>(after.as_deref())?;
+        let rows = if ctx.viewer()?.rights_on(&self.0).has(Permission::ViewInvoices) {
+            let page =
+                CollectiveInvoicesPage { main_account_id: self.0.id, before_id: after_id.unwrap_or(i64::MAX), first };
+            ctx.loader()?.load_one(page).await?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Ok(connection_from_rows(rows, first, after_id.is_some(), |c| c.id, CollectiveInvoice))
     }
 
     /// The account's settings (null without MANAGE_SETTINGS).

@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
 use crate::domain::access::Viewer;
+use crate::domain::payments::PaymentProvider;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
 use crate::graphql::loaders::Batch;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub events: EventBus,
+    /// Collects payments (see `domain::payments`).
+    pub payments: Arc<dyn PaymentProvider>,
 }
 
 /// The viewer of a request, shared with its loaders. It changes once at most: when a

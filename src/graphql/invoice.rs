@@ -1,19 +1,34 @@
-//! The `Invoice` and `CollectiveInvoice` types.
+//! The `Invoice` and `CollectiveInvoice` types, staff invoice mutations.
 
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields, OpaqueCursor};
+use async_graphql::{Context, ID, InputObject, Object, OutputType, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::{Alias, Expr, Func, Query};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
-use crate::entity::enums::{CollectiveInvoiceStatus, InvoiceStatus};
-use crate::entity::{collective_invoice, invoice};
+use crate::domain::access::Permission;
+use crate::domain::billing::{self, IssueRequest, NewLine};
+use crate::domain::collective::{self, ConsolidateRequest};
+use crate::downloads::{Format, signed_path};
+use crate::entity::enums::{BillingMode, CollectiveInvoiceStatus, InvoiceStatus};
+use crate::entity::{account, collective_invoice, invoice};
+use crate::error::{AppError, UserError};
 use crate::graphql::account::Account;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey};
-use crate::graphql::scalars::Cents;
+use crate::graphql::payload::into_payload;
+use crate::graphql::scalars::{Cents, Date, Money};
 
 /// An invoice of one account.
 pub struct Invoice(pub invoice::Model);
+
+/// A signed download link; only resolvers of objects the viewer may view call this.
+fn download_link(ctx: &Context<'_>, node_type: NodeType, id: i64, format: Format) -> Result<Option<String>> {
+    let now = Utc::now().timestamp();
+    Ok(Some(signed_path(&ctx.settings()?.secret, node_type, id, format, now)))
+}
 
 /// One line of an invoice.
 #[derive(SimpleObject)]
@@ -60,8 +75,8 @@ impl Invoice {
         self.0.issued_at
     }
     /// The day payment is due.
-    async fn due_at(&self) -> NaiveDate {
-        self.0.due_at
+    async fn due_at(&self) -> Date {
+        Date(self.0.due_at)
     }
     /// The invoice's lines, in order.
     async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<InvoiceLine>> {
@@ -83,13 +98,15 @@ impl Invoice {
         };
         Ok(ctx.loader()?.load_one(CollectiveInvoiceKey(id)).await?.map(CollectiveInvoice))
     }
-    /// Where to download the PDF; null until downloads are offered.
-    async fn pdf_url(&self) -> Option<String> {
-        None
+    /// A signed link to the PDF (with the account's enrollment token printed on it),
+    /// relative to this server; it works without the bearer token for ten minutes.
+    async fn pdf_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        download_link(ctx, NodeType::Invoice, self.0.id, Format::Pdf)
     }
-    /// Where to download the CSV; null until downloads are offered.
-    async fn csv_url(&self) -> Option<String> {
-        None
+    /// A signed link to the CSV (RFC 4180), relative to this server; it works without
+    /// the bearer token for ten minutes.
+    async fn csv_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        download_link(ctx, NodeType::Invoice, self.0.id, Format::Csv)
     }
 }
 
@@ -114,12 +131,12 @@ impl CollectiveInvoice {
         Ok(ctx.loader()?.load_one(AccountKey(self.0.main_account_id)).await?.map(Account))
     }
     /// First day of the period.
-    async fn period_start(&self) -> NaiveDate {
-        self.0.period_start
+    async fn period_start(&self) -> Date {
+        Date(self.0.period_start)
     }
     /// Last day of the period.
-    async fn period_end(&self) -> NaiveDate {
-        self.0.period_end
+    async fn period_end(&self) -> Date {
+        Date(self.0.period_end)
     }
     /// ISO 4217 currency of the collective invoice and all its members.
     async fn currency(&self) -> &str {
@@ -132,6 +149,16 @@ impl CollectiveInvoice {
     /// OPEN or PAID.
     async fn status(&self) -> CollectiveInvoiceStatus {
         self.0.status
+    }
+    /// A signed link to the PDF listing every member invoice, relative to this server;
+    /// it works without the bearer token for ten minutes.
+    async fn pdf_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        download_link(ctx, NodeType::CollectiveInvoice, self.0.id, Format::Pdf)
+    }
+    /// A signed link to the CSV (RFC 4180) of the member invoices, relative to this
+    /// server; it works without the bearer token for ten minutes.
+    async fn csv_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        download_link(ctx, NodeType::CollectiveInvoice, self.0.id, Format::Csv)
     }
     /// The member invoices.
     #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
@@ -146,5 +173,298 @@ impl CollectiveInvoice {
         let page = CollectiveMembersPage { collective_invoice_id: self.0.id, after: after_id.unwrap_or(0), first };
         let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
         Ok(connection_from_rows(rows, first, after_id.is_some(), |i| i.id, Invoice))
+    }
+}
+
+/// One line of a new invoice.
+#[derive(InputObject)]
+pub struct InvoiceLineInput {
+    /// What is billed.
+    pub description: String,
+    /// How many units (at least 1).
+    pub quantity: i64,
+    /// Price of one unit in minor units (at least 0).
+    pub unit_cents: Cents,
+}
+
+/// Input of `adminIssueInvoice`.
+#[derive(InputObject)]
+pub struct AdminIssueInvoiceInput {
+    /// The account billed.
+    pub account_id: ID,
+    /// ISO 4217 currency of every amount, e.g. `EUR`.
+    pub currency: String,
+    /// The day payment is due.
+    pub due_at: Date,
+    /// The lines (1 to 500); the total is computed from them.
+    pub lines: Vec<InvoiceLineInput>,
+}
+
+/// Input of `adminVoidInvoice`.
+#[derive(InputObject)]
+pub struct AdminVoidInvoiceInput {
+    /// The open invoice to cancel.
+    pub invoice_id: ID,
+}
+
+/// Result of an invoice mutation.
+#[derive(SimpleObject)]
+pub struct InvoicePayload {
+    /// The invoice as the mutation left it.
+    pub invoice: Option<Invoice>,
+    /// Why the change was refused, if it was.
+    pub user_errors: Vec<UserError>,
+}
+
+/// What every open item a query matches adds up to (not just the page shown).
+#[derive(SimpleObject)]
+pub struct OpenItemsTotals {
+    /// The sum of the matching open invoices, one entry per currency, by currency code.
+    pub totals: Vec<Money>,
+}
+
+/// Names the open-items connection `OpenItemsConnection`.
+pub struct OpenItemsConnectionName;
+
+impl ConnectionNameType for OpenItemsConnectionName {
+    fn type_name<T: OutputType>() -> String {
+        "OpenItemsConnection".to_owned()
+    }
+}
+
+/// Names the open-items edges `OpenItemsEdge`.
+pub struct OpenItemsEdgeName;
+
+impl EdgeNameType for OpenItemsEdgeName {
+    fn type_name<T: OutputType>() -> String {
+        "OpenItemsEdge".to_owned()
+    }
+}
+
+/// Keyset of the open-items order: due date, then id.
+pub type DueCursor = OpaqueCursor<(NaiveDate, i64)>;
+
+/// Open invoices with their totals per currency.
+pub type OpenItemsConnection =
+    Connection<DueCursor, Invoice, OpenItemsTotals, EmptyFields, OpenItemsConnectionName, OpenItemsEdgeName>;
+
+#[derive(Default)]
+pub struct InvoiceQuery;
+
+#[Object]
+impl InvoiceQuery {
+    /// Open invoices of every account whose invoices you may view, in one list: the
+    /// earliest due first (then by id), with their totals per currency.
+    async fn open_items(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
+        #[graphql(desc = "Only this account's open items.")] account_id: Option<ID>,
+        #[graphql(desc = "True: only items due before today (UTC); false: only items not yet overdue.")]
+        overdue: Option<bool>,
+        #[graphql(desc = "Only items in this ISO 4217 currency.")] currency: Option<String>,
+    ) -> Result<OpenItemsConnection> {
+        let viewer = ctx.viewer()?;
+        let db = ctx.db()?;
+        let first = page_size(first)?;
+        let after = decode_cursor::<(NaiveDate, i64)>(after.as_deref())?;
+        let viewable = Query::select()
+            .column(account::Column::Id)
+            .from(account::Entity)
+            .cond_where(viewer.accounts_with(Permission::ViewInvoices))
+            .to_owned();
+        let mut matching = Condition::all()
+            .add(invoice::Column::Status.eq(InvoiceStatus::Open))
+            .add(invoice::Column::AccountId.in_subquery(viewable));
+        if let Some(id) = account_id {
+            // An id of another type, or a malformed one, matches nothing (like a missing account).
+            matching =
+                matching.add(invoice::Column::AccountId.eq(ids::decode_as(&id, NodeType::Account).unwrap_or(-1)));
+        }
+        if let Some(overdue) = overdue {
+            let today = Utc::now().date_naive();
+            matching = matching.add(if overdue {
+                invoice::Column::DueAt.lt(today)
+            } else {
+                invoice::Column::DueAt.gte(today)
+            });
+        }
+        if let Some(currency) = currency {
+            matching = matching.add(invoice::Column::Currency.eq(currency.trim().to_ascii_uppercase()));
+        }
+        let mut page = matching.clone();
+        if let Some((due, id)) = after {
+            page = page.add(
+                Condition::any()
+                    .add(invoice::Column::DueAt.gt(due))
+                    .add(Condition::all().add(invoice::Column::DueAt.eq(due)).add(invoice::Column::Id.gt(id))),
+            );
+        }
+        let rows = invoice::Entity::find()
+            .filter(page)
+            .order_by_asc(invoice::Column::DueAt)
+            .order_by_asc(invoice::Column::Id)
+            .limit(first + 1)
+            .all(db)
+            .await
+            .map_err(AppError::from)?;
+
+        #[derive(FromQueryResult)]
+        struct Total {
+            currency: String,
+            total: i64,
+        }
+        let totals = invoice::Entity::find()
+            .select_only()
+            .column(invoice::Column::Currency)
+            .column_as(
+                Expr::from(Func::cast_as(Func::sum(Expr::col(invoice::Column::TotalCents)), Alias::new("BIGINT"))),
+                "total",
+            )
+            .filter(matching)
+            .group_by(invoice::Column::Currency)
+            .order_by_asc(invoice::Column::Currency)
+            .into_model::<Total>()
+            .all(db)
+            .await
+            .map_err(AppError::from)?
+            .into_iter()
+            .map(|t| Money { amount_cents: Cents(t.total), currency: t.currency })
+            .collect();
+
+        let has_next = rows.len() as u64 > first;
+        let mut connection =
+            OpenItemsConnection::with_additional_fields(after.is_some(), has_next, OpenItemsTotals { totals });
+        connection.edges.extend(
+            rows.into_iter()
+                .take(first as usize)
+                .map(|row| Edge::new(OpaqueCursor((row.due_at, row.id)), Invoice(row))),
+        );
+        Ok(connection)
+    }
+}
+
+/// Input of `setBillingMode`.
+#[derive(InputObject)]
+pub struct SetBillingModeInput {
+    /// The account (COLLECTIVE: a secondary of a family).
+    pub account_id: ID,
+    /// INDIVIDUAL, or COLLECTIVE to bill it through its main's collective invoices.
+    pub mode: BillingMode,
+}
+
+/// Result of `setBillingMode`.
+#[derive(SimpleObject)]
+pub struct SetBillingModePayload {
+    /// The account as it is now.
+    pub account: Option<Account>,
+    /// Why the change was refused, if it was.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `createCollectiveInvoice`.
+#[derive(InputObject)]
+pub struct CreateCollectiveInvoiceInput {
+    /// The main account billed.
+    pub main_account_id: ID,
+    /// First day of the period (open invoices issued on or after it are consolidated).
+    pub period_start: Date,
+    /// Last day of the period (open invoices issued on or before it, UTC).
+    pub period_end: Date,
+}
+
+/// Result of `createCollectiveInvoice`.
+#[derive(SimpleObject)]
+pub struct CreateCollectiveInvoicePayload {
+    /// The collective invoices made, one per currency, by currency code.
+    pub collective_invoices: Vec<CollectiveInvoice>,
+    /// The first of them (the only one when all invoices share a currency).
+    pub collective_invoice: Option<CollectiveInvoice>,
+    /// Why nothing was consolidated, if it was refused.
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct InvoiceMutation;
+
+#[Object]
+impl InvoiceMutation {
+    /// Staff: issues an invoice to an account. The total is the sum of the lines; the
+    /// account's users with e-bill notifications on are mailed.
+    async fn admin_issue_invoice(&self, ctx: &Context<'_>, input: AdminIssueInvoiceInput) -> Result<InvoicePayload> {
+        let outcome = async {
+            let viewer = ctx.viewer()?;
+            crate::domain::accounts::require_staff(&viewer)?;
+            let request = IssueRequest {
+                account_id: ids::decode_input(&input.account_id, NodeType::Account, "accountId")?,
+                currency: input.currency,
+                due_at: input.due_at.0,
+                lines: input
+                    .lines
+                    .into_iter()
+                    .map(|l| NewLine { description: l.description, quantity: l.quantity, unit_cents: l.unit_cents.0 })
+                    .collect(),
+            };
+            billing::issue_invoice(ctx.db()?, &viewer, request).await
+        }
+        .await;
+        if let Ok((_, event)) = &outcome {
+            ctx.state()?.events.publish(ctx.db()?, event.clone()).await;
+        }
+        into_payload(outcome.map(|(invoice, _)| Invoice(invoice)), |invoice, user_errors| InvoicePayload {
+            invoice,
+            user_errors,
+        })
+    }
+
+    /// Sets how an account is billed: COLLECTIVE (secondaries only) consolidates its
+    /// open invoices into its main's collective invoices. Needs MANAGE_ACCOUNTS.
+    async fn set_billing_mode(&self, ctx: &Context<'_>, input: SetBillingModeInput) -> Result<SetBillingModePayload> {
+        let outcome = async {
+            let viewer = ctx.viewer()?;
+            let account_id = ids::decode_input(&input.account_id, NodeType::Account, "accountId")?;
+            billing::set_billing_mode(ctx.db()?, &viewer, account_id, input.mode).await
+        }
+        .await;
+        into_payload(outcome.map(Account), |account, user_errors| SetBillingModePayload { account, user_errors })
+    }
+
+    /// Consolidates the open invoices issued in a period, of a main account and of its
+    /// COLLECTIVE secondaries, into one collective invoice per currency. Needs
+    /// MANAGE_ACCOUNTS on the family.
+    async fn create_collective_invoice(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCollectiveInvoiceInput,
+    ) -> Result<CreateCollectiveInvoicePayload> {
+        let outcome = async {
+            let viewer = ctx.viewer()?;
+            let request = ConsolidateRequest {
+                main_account_id: ids::decode_input(&input.main_account_id, NodeType::Account, "mainAccountId")?,
+                period_start: input.period_start.0,
+                period_end: input.period_end.0,
+            };
+            collective::create_collective_invoices(ctx.db()?, &viewer, request).await
+        }
+        .await;
+        into_payload(outcome, |created, user_errors| {
+            let collective_invoices: Vec<CollectiveInvoice> =
+                created.unwrap_or_default().into_iter().map(CollectiveInvoice).collect();
+            let collective_invoice = collective_invoices.first().map(|c| CollectiveInvoice(c.0.clone()));
+            CreateCollectiveInvoicePayload { collective_invoices, collective_invoice, user_errors }
+        })
+    }
+
+    /// Staff: voids an open invoice (not one in a collective invoice); nothing is owed.
+    async fn admin_void_invoice(&self, ctx: &Context<'_>, input: AdminVoidInvoiceInput) -> Result<InvoicePayload> {
+        let outcome = async {
+            let viewer = ctx.viewer()?;
+            crate::domain::accounts::require_staff(&viewer)?;
+            let invoice_id = ids::decode_input(&input.invoice_id, NodeType::Invoice, "invoiceId")?;
+            billing::void_invoice(ctx.db()?, &viewer, invoice_id).await
+        }
+        .await;
+        into_payload(outcome.map(Invoice), |invoice, user_errors| InvoicePayload { invoice, user_errors })
     }
 }

@@ -15,7 +15,7 @@ use sea_orm::{
 use crate::config::Settings;
 use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
-use crate::entity::{account, collective_invoice, group, invoice, invoice_line, product, user};
+use crate::entity::{account, collective_invoice, group, invoice, invoice_line, payment, product, user};
 use crate::error::AppError;
 use crate::graphql::context::{SharedViewer, read_viewer};
 
@@ -600,5 +600,110 @@ impl Loader<AuditEventKey> for Batch {
             .filter(|e| viewer.is_staff() || e.family_main_id.is_some_and(|m| viewer.owns_family(m)))
             .map(|e| (AuditEventKey(e.id), e))
             .collect())
+    }
+}
+
+/// A payment, visible to the user who made it and to staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PaymentKey(pub i64);
+
+impl Loader<PaymentKey> for Batch {
+    type Value = payment::Model;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[PaymentKey]) -> Result<HashMap<PaymentKey, Self::Value>, Self::Error> {
+        let viewer = self.viewer()?;
+        Ok(payment::Entity::find()
+            .filter(payment::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter(|p| viewer.is_staff() || p.user_id == viewer.user.id)
+            .map(|p| (PaymentKey(p.id), p))
+            .collect())
+    }
+}
+
+/// The invoices a payment paid that the viewer may view, by id. The caller holds the
+/// (authorised) payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PaymentInvoicesKey(pub i64);
+
+impl Loader<PaymentInvoicesKey> for Batch {
+    type Value = Vec<invoice::Model>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[PaymentInvoicesKey]) -> Result<HashMap<PaymentInvoicesKey, Self::Value>, Self::Error> {
+        let viewer = self.viewer()?;
+        let allocations = crate::domain::payments::allocations_of(&self.db, keys.iter().map(|k| k.0).collect()).await?;
+        let invoices: HashMap<i64, invoice::Model> = invoice::Entity::find()
+            .filter(invoice::Column::Id.is_in(allocations.values().flatten().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|i| (i.id, i))
+            .collect();
+        let accounts = self.accounts_by_id(invoices.values().map(|i| i.account_id).collect()).await?;
+        let viewable = |i: &&invoice::Model| {
+            accounts.get(&i.account_id).is_some_and(|a| viewer.rights_on(a).has(Permission::ViewInvoices))
+        };
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let paid = allocations.get(&key.0).map(Vec::as_slice).unwrap_or_default();
+                let rows = paid.iter().filter_map(|id| invoices.get(id)).filter(viewable).cloned().collect();
+                (*key, rows)
+            })
+            .collect())
+    }
+}
+
+/// A page of a main account's collective invoices, newest first. Holds `first + 1`
+/// rows. The caller checks VIEW_INVOICES on the account it already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CollectiveInvoicesPage {
+    pub main_account_id: i64,
+    /// Only collective invoices with a smaller id; `i64::MAX` for the first page.
+    pub before_id: i64,
+    pub first: u64,
+}
+
+impl Loader<CollectiveInvoicesPage> for Batch {
+    type Value = Vec<collective_invoice::Model>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[CollectiveInvoicesPage],
+    ) -> Result<HashMap<CollectiveInvoicesPage, Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        let mut shapes: HashMap<(i64, u64), Vec<i64>> = HashMap::new();
+        for key in keys {
+            shapes.entry((key.before_id, key.first)).or_default().push(key.main_account_id);
+        }
+        for ((before_id, first), mains) in shapes {
+            let condition = Condition::all()
+                .add(collective_invoice::Column::MainAccountId.is_in(mains.clone()))
+                .add(collective_invoice::Column::Id.lt(before_id));
+            let rows = first_rows_per(
+                &self.db,
+                collective_invoice::Entity,
+                collective_invoice::Column::MainAccountId,
+                collective_invoice::Column::Id,
+                true,
+                condition,
+                first + 1,
+            )
+            .await?;
+            let mut grouped: HashMap<i64, Vec<collective_invoice::Model>> =
+                mains.iter().map(|m| (*m, Vec::new())).collect();
+            for row in rows {
+                grouped.entry(row.main_account_id).or_default().push(row);
+            }
+            for (main_account_id, rows) in grouped {
+                out.insert(CollectiveInvoicesPage { main_account_id, before_id, first }, rows);
+            }
+        }
+        Ok(out)
     }
 }

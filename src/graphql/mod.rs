@@ -13,6 +13,7 @@ pub mod limits;
 pub mod loaders;
 pub mod node;
 pub mod payload;
+pub mod payment;
 pub mod product;
 pub mod scalars;
 pub mod subscription;
@@ -21,10 +22,24 @@ pub mod user;
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(user::UserQuery, node::NodeQuery, product::ProductQuery, family::FamilyQuery, audit::AuditQuery);
+pub struct QueryRoot(
+    user::UserQuery,
+    node::NodeQuery,
+    product::ProductQuery,
+    family::FamilyQuery,
+    audit::AuditQuery,
+    invoice::InvoiceQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(user::UserMutation, family::FamilyMutation, group::GroupMutation, admin::AdminMutation);
+pub struct MutationRoot(
+    user::UserMutation,
+    family::FamilyMutation,
+    group::GroupMutation,
+    admin::AdminMutation,
+    invoice::InvoiceMutation,
+    payment::PaymentMutation,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
 

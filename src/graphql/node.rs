@@ -14,8 +14,9 @@ use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::{CollectiveInvoice, Invoice};
 use crate::graphql::loaders::{
-    AccountKey, AccountOrderKey, AuditEventKey, CollectiveInvoiceKey, GroupKey, InvoiceKey, UserKey,
+    AccountKey, AccountOrderKey, AuditEventKey, CollectiveInvoiceKey, GroupKey, InvoiceKey, PaymentKey, UserKey,
 };
+use crate::graphql::payment::Payment;
 use crate::graphql::user::User;
 
 /// An object with a global id.
@@ -27,6 +28,7 @@ pub enum Node {
     Group(Group),
     Invoice(Invoice),
     CollectiveInvoice(CollectiveInvoice),
+    Payment(Payment),
     AccountOrder(AccountOrder),
     AuditEvent(AuditEvent),
 }
@@ -48,7 +50,7 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
             loader.load_one(AccountOrderKey(number)).await?.map(|o| Node::AccountOrder(AccountOrder(o)))
         }
         NodeType::AuditEvent => loader.load_one(AuditEventKey(number)).await?.map(|e| Node::AuditEvent(AuditEvent(e))),
-        NodeType::Payment => None,
+        NodeType::Payment => loader.load_one(PaymentKey(number)).await?.map(|p| Node::Payment(Payment(p))),
     })
 }
 

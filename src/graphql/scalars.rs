@@ -34,3 +34,24 @@ pub struct Money {
     /// The ISO 4217 currency code, e.g. `EUR`.
     pub currency: String,
 }
+
+/// A calendar date without a time zone, `YYYY-MM-DD` (e.g. `2026-12-31`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date(pub chrono::NaiveDate);
+
+/// A calendar date without a time zone, `YYYY-MM-DD` (e.g. `2026-12-31`).
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(text) => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(Date)
+                .map_err(|_| InputValueError::custom("a Date is written YYYY-MM-DD, e.g. 2026-12-31")),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}

@@ -5,11 +5,13 @@ use futures_util::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::entity::account;
+use crate::domain::access::{Permission, Viewer};
+use crate::entity::{account, invoice};
 use crate::events::{Event, TreeChangeKind};
 use crate::graphql::account::Account;
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
+use crate::graphql::invoice::Invoice;
 
 /// A change in a family's tree.
 #[derive(SimpleObject)]
@@ -65,5 +67,31 @@ impl SubscriptionRoot {
                 }
             })
             .filter_map(|(visible, change)| visible.then_some(change)))
+    }
+
+    /// Invoices issued from now on, on every account whose invoices you may view (rights
+    /// are checked again for each invoice, as they are when it is issued).
+    async fn invoice_issued(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Invoice>> {
+        let user = ctx.viewer()?.user.clone();
+        let state = ctx.state()?.clone();
+        let events = BroadcastStream::new(state.events.subscribe());
+        Ok(events
+            .filter_map(|event| match event {
+                Ok(Event::InvoiceIssued { invoice_id, .. }) => Some(invoice_id),
+                _ => None,
+            })
+            .then(move |invoice_id| {
+                let user = user.clone();
+                let db = state.db.clone();
+                async move {
+                    use sea_orm::EntityTrait;
+                    // Errors drop the event: a subscriber never sees what it cannot check.
+                    let invoice = invoice::Entity::find_by_id(invoice_id).one(&db).await.ok().flatten()?;
+                    let account = account::Entity::find_by_id(invoice.account_id).one(&db).await.ok().flatten()?;
+                    let viewer = Viewer::load(&db, user).await.ok()?;
+                    viewer.rights_on(&account).has(Permission::ViewInvoices).then_some(Invoice(invoice))
+                }
+            })
+            .filter_map(|visible| visible))
     }
 }

@@ -200,7 +200,8 @@ impl TestApp {
         });
         canopy::seed::ensure_default_products(&db).await.expect("products");
         let state = canopy::state(db.clone(), settings);
-        canopy::start_background(&state).await;
+        // The event relay only: tests drive the outbox worker themselves.
+        state.events.start_postgres_relay(&state.db).await;
         let router = canopy::app(state.clone());
         TestApp { router, db, state, database_url: url, statements, _dir: dir }
     }

@@ -6,6 +6,9 @@
 mod helpers;
 
 mod access;
+mod billing;
+mod collective;
+mod downloads;
 mod family;
 mod faults;
 mod foundation;
@@ -13,5 +16,7 @@ mod fuzz;
 mod graphiql;
 mod hardening;
 mod identity;
+mod outbox;
+mod payments;
 mod processes;
 mod schema;
