@@ -169,12 +169,17 @@ impl Viewer {
     /// Rights over a whole family as its main account's owner, needed to manage groups
     /// and the family itself. Group members get the union of their groups' rights there.
     pub fn rights_on_family(&self, main: &account::Model) -> Rights {
-        if self.is_staff() || self.home_account_id == Some(main.id) {
+        self.rights_on_family_of(main.id)
+    }
+
+    /// The same, by the main account's id (no row needed).
+    pub fn rights_on_family_of(&self, main_account_id: i64) -> Rights {
+        if self.is_staff() || self.home_account_id == Some(main_account_id) {
             return Rights::FULL;
         }
         self.group_mains
             .iter()
-            .filter(|(_, m)| **m == main.id)
+            .filter(|(_, m)| **m == main_account_id)
             .filter_map(|(g, _)| self.groups.get(g))
             .fold(Rights::NONE, |acc, r| acc.union(*r))
     }

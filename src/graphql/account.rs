@@ -148,6 +148,7 @@ impl Account {
 
     /// The collective invoices billed to this main account, newest first (empty without
     /// VIEW_INVOICES).
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn collective_invoices(
         &self,
         ctx: &Context<'_>,

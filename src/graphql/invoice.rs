@@ -255,6 +255,7 @@ pub struct InvoiceQuery;
 impl InvoiceQuery {
     /// Open invoices of every account whose invoices you may view, in one list: the
     /// earliest due first (then by id), with their totals per currency.
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn open_items(
         &self,
         ctx: &Context<'_>,

@@ -189,13 +189,9 @@ impl Loader<GroupKey> for Batch {
         let viewer = self.viewer()?;
         let groups =
             group::Entity::find().filter(group::Column::Id.is_in(keys.iter().map(|k| k.0))).all(&self.db).await?;
-        let mains = self.accounts_by_id(groups.iter().map(|g| g.main_account_id).collect()).await?;
         Ok(groups
             .into_iter()
-            .filter(|g| {
-                viewer.groups.contains_key(&g.id)
-                    || mains.get(&g.main_account_id).is_some_and(|m| viewer.rights_on_family(m).visible())
-            })
+            .filter(|g| viewer.groups.contains_key(&g.id) || viewer.rights_on_family_of(g.main_account_id).visible())
             .map(|g| (GroupKey(g.id), g))
             .collect())
     }

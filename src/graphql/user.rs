@@ -54,14 +54,21 @@ impl User {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
+        #[graphql(
+            desc = "Only accounts that are not secondaries: the roots of the trees (main and standalone accounts)."
+        )]
+        top_level: Option<bool>,
     ) -> Result<IdConnection<Account>> {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
         let viewer = ctx.viewer()?;
         let subject: Arc<Viewer> =
             if viewer.user.id == self.0.id { viewer } else { Arc::new(Viewer::load(ctx.db()?, self.0.clone()).await?) };
-        let rows = account::Entity::find()
-            .filter(subject.visible_accounts())
+        let mut query = account::Entity::find().filter(subject.visible_accounts());
+        if top_level == Some(true) {
+            query = query.filter(account::Column::ParentId.is_null());
+        }
+        let rows = query
             .filter(account::Column::Id.gt(after_id.unwrap_or(0)))
             .order_by_asc(account::Column::Id)
             .limit(first + 1)
