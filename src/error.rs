@@ -157,6 +157,10 @@ impl ErrorExtensions for AppError {
                 tracing::error!(request_id = %request_id, %detail, "internal error");
                 format!("internal error (request id {request_id})")
             }
+            AppError::Forbidden | AppError::Unauthenticated => {
+                tracing::info!(request_id = %crate::http::current_request_id(), code = self.code(), "request refused");
+                self.public_message()
+            }
             other => other.public_message(),
         };
         let code = self.code();

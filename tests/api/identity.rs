@@ -272,3 +272,28 @@ async fn a_customer_of_family_a_probing_family_b_sees_nothing() {
         .await;
     assert_eq!(data, missing);
 }
+
+#[tokio::test]
+async fn an_old_weaker_hash_is_upgraded_at_sign_in() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = TestApp::spawn().await;
+    app.enrolled_account("Legacy Holder", "legacy").await;
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(8192, 1, 1, None).unwrap(),
+    )
+    .hash_password(PASSWORD.as_bytes(), &SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap())
+    .unwrap()
+    .to_string();
+    let stored = user::Entity::find().filter(user::Column::LoginKey.eq("legacy")).one(&app.db).await.unwrap().unwrap();
+    let mut active: user::ActiveModel = stored.into();
+    active.password_hash = Set(weak.clone());
+    active.update(&app.db).await.unwrap();
+    app.login("legacy", PASSWORD).await;
+    let upgraded =
+        user::Entity::find().filter(user::Column::LoginKey.eq("legacy")).one(&app.db).await.unwrap().unwrap();
+    assert_ne!(upgraded.password_hash, weak);
+    assert!(upgraded.password_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", upgraded.password_hash);
+}

@@ -1,0 +1,38 @@
+-- Shared by the wrk scripts: JSON POSTs to /graphql with the bench token.
+local M = {}
+
+local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+-- base64url without padding, for Canopy's opaque cursors (the JSON of the last id).
+function M.b64url(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local chars = 2 + (b and 1 or 0) + (c and 1 or 0)
+    for j = 1, chars do
+      local shift = 18 - 6 * (j - 1)
+      local idx = math.floor(n / 2 ^ shift) % 64
+      out[#out + 1] = alphabet:sub(idx + 1, idx + 1)
+    end
+  end
+  return table.concat(out)
+end
+
+function M.setup_headers(token)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  if token and token ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. token
+  end
+end
+
+-- Counts responses that are not 200 or carry GraphQL errors, reported at the end.
+M.bad = 0
+function M.check(status, body)
+  if status ~= 200 or body:find('"errors"', 1, true) then
+    M.bad = M.bad + 1
+  end
+end
+
+return M
