@@ -27,12 +27,28 @@ function M.setup_headers(token)
   end
 end
 
--- Counts responses that are not 200 or carry GraphQL errors, reported at the end.
-M.bad = 0
-function M.check(status, body)
-  if status ~= 200 or body:find('"errors"', 1, true) then
-    M.bad = M.bad + 1
+-- Counts responses that are not 200 or carry GraphQL errors, per thread (each wrk
+-- thread has its own Lua state), and sums them at the end.
+local threads = {}
+bad = 0
+
+function M.setup(thread)
+  table.insert(threads, thread)
+end
+
+function M.check(status, headers, body)
+  -- GraphQL errors, and refusals in a payload (a LOCKED login is not a login).
+  if status ~= 200 or (body and (body:find('"errors"', 1, true) or body:find('"code"', 1, true))) then
+    bad = bad + 1
   end
+end
+
+function M.done()
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + (thread:get("bad") or 0)
+  end
+  io.write(string.format("bad_responses %d\n", total))
 end
 
 return M

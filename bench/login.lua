@@ -2,13 +2,14 @@
 package.path = "bench/?.lua;" .. package.path
 local c = require("common")
 c.setup_headers(nil)
-local body = '{"operationName":"Login","query":"mutation Login { login(input: {loginName: \\"bench\\", password: \\"bench-password-2026\\"}) { token userErrors { code } } }"}'
+math.randomseed(os.time() + math.floor(os.clock() * 1e6))
 
 request = function()
+  local login = "bench" .. math.random(1, 100)
+  local body = '{"operationName":"Login","query":"mutation Login { login(input: {loginName: \\"' .. login .. '\\", password: \\"bench-password-2026\\"}) { token userErrors { code } } }"}'
   return wrk.format(nil, "/graphql", nil, body)
 end
 
+setup = c.setup
 response = c.check
-done = function(summary, latency, requests)
-  io.write(string.format("bad_responses %d\n", c.bad))
-end
+done = c.done

@@ -10,7 +10,6 @@ request = function()
   return wrk.format(nil, "/graphql", nil, body)
 end
 
+setup = c.setup
 response = c.check
-done = function(summary, latency, requests)
-  io.write(string.format("bad_responses %d\n", c.bad))
-end
+done = c.done

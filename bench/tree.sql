@@ -5,7 +5,7 @@
 \set k random(0, :mains - 21)
 \set lo :k * 26 + 1
 \set hi :lo + 20 * 26 - 1
-SELECT s.*, u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = :'hash' AND s.revoked_at IS NULL AND s.expires_at > now() LIMIT 1;
+SELECT s.*, u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = :hash AND s.revoked_at IS NULL AND s.expires_at > now() LIMIT 1;
 SELECT * FROM groups WHERE id IN (SELECT group_id FROM group_members WHERE user_id = :uid);
 SELECT * FROM accounts WHERE parent_id IS NULL AND id > :lo - 1 ORDER BY id LIMIT 21;
 SELECT parent_id, COUNT(id) AS n FROM accounts WHERE parent_id = ANY(ARRAY(SELECT generate_series(:lo, :hi, 26))) GROUP BY parent_id;

@@ -45,15 +45,16 @@ fn new_request_id() -> String {
 pub struct HttpState {
     pub app: AppState,
     pub schema: AppSchema,
+    websocket_schema: AppSchema,
     per_client: Arc<RateLimiter>,
     per_user: Arc<RateLimiter>,
 }
 
-pub fn router(app: AppState, schema: AppSchema) -> Router {
+pub fn router(app: AppState, schema: AppSchema, websocket_schema: AppSchema) -> Router {
     let options = &app.settings.server;
     let per_client = Arc::new(RateLimiter::new(options.rate_per_client));
     let per_user = Arc::new(RateLimiter::new(options.rate_per_user));
-    let state = HttpState { app, schema, per_client, per_user };
+    let state = HttpState { app, schema, websocket_schema, per_client, per_user };
     Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -65,6 +66,29 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_a_request_answers_500_with_a_masked_internal_error() {
+        #[allow(clippy::panic)]
+        async fn boom() -> &'static str {
+            panic!("secret detail /home/app/src/x.rs")
+        }
+        let app: Router = Router::new().route("/boom", get(boom)).layer(CatchPanicLayer::custom(panic_response));
+        let response = app.oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("\"INTERNAL\"") && !text.contains("secret") && !text.contains(".rs"), "{text}");
+    }
 }
 
 /// A panic anywhere in a request answers 500 with a generic INTERNAL error; the panic's
@@ -198,7 +222,7 @@ async fn execute(state: HttpState, headers: HeaderMap, client: String, request: 
     let request_id = new_request_id();
     let media = negotiate(&headers);
     let request = request.into_inner();
-    let operation = request.operation_name.clone().unwrap_or_default();
+    let operation = request.operation_name.clone().or_else(|| operation_name_of(&request.query)).unwrap_or_default();
     let span = tracing::info_span!("graphql", request_id = %request_id, operation = %operation);
     let started = std::time::Instant::now();
     let served = REQUEST_ID.scope(request_id, async move {
@@ -241,6 +265,17 @@ async fn execute(state: HttpState, headers: HeaderMap, client: String, request: 
     let response = tracing::Instrument::instrument(served, span).await;
     crate::metrics::observe_request(&operation, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// The name in `query Name(...) {`, for logs and metrics when the client sends no
+/// `operationName` (a cheap scan: the document is parsed once, by the executor).
+fn operation_name_of(document: &str) -> Option<String> {
+    let head = document.split('{').next()?;
+    let mut words = head.split(|c: char| c.is_whitespace() || c == '(').filter(|w| !w.is_empty());
+    match words.next()? {
+        "query" | "mutation" | "subscription" => words.next().map(str::to_owned),
+        _ => None,
+    }
 }
 
 /// async-graphql's own errors (syntax, validation, limits, input coercion) carry no
@@ -373,7 +408,7 @@ fn subscribe(
         .on_upgrade(move |stream| async move {
             let initialised = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let seen_init = initialised.clone();
-            let serve = GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
+            let serve = GraphQLWebSocket::new(stream, state.websocket_schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
                     seen_init.store(true, Ordering::SeqCst);
                     let token = payload

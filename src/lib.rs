@@ -39,13 +39,23 @@ pub fn state(db: DatabaseConnection, settings: Settings) -> AppState {
 
 /// The HTTP service over a ready database.
 pub fn app(state: AppState) -> Router {
-    let mut builder = graphql::schema_builder().data(state.clone());
-    if state.settings.server.profile == config::Profile::Production {
-        // Suggestions ("did you mean …") leak the schema to anonymous probing.
-        builder = builder.disable_suggestions();
-    }
-    let schema = builder.finish();
-    http::router(state, schema)
+    let production = state.settings.server.profile == config::Profile::Production;
+    let build = |introspection: bool| {
+        let mut builder = graphql::schema_builder().data(state.clone());
+        if production {
+            // Suggestions ("did you mean …") leak the schema to anonymous probing.
+            builder = builder.disable_suggestions();
+        }
+        if !introspection {
+            builder = builder.disable_introspection();
+        }
+        builder.finish()
+    };
+    let schema = build(true);
+    // Websockets authenticate after the upgrade, so in production they get a schema
+    // without introspection; staff introspect over HTTP.
+    let websocket_schema = if production { build(false) } else { schema.clone() };
+    http::router(state, schema, websocket_schema)
 }
 
 /// Background work of a serving process: the event relay between processes and the

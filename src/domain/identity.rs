@@ -220,22 +220,32 @@ pub async fn verify_credentials(
     login_name: &str,
     password: &str,
 ) -> AppResult<user::Model> {
+    // The check runs to its end in a task of its own: a client that hangs up mid-check
+    // must not leave its attempt counted as a failure (nor skip counting a wrong one).
+    let (db, params, client) = (db.clone(), settings.password_params, client.to_owned());
+    let (login_name, password) = (login_name.to_owned(), password.to_owned());
+    tokio::spawn(async move { check_credentials(&db, params, &client, &login_name, &password).await }).await?
+}
+
+async fn check_credentials(
+    db: &DatabaseConnection,
+    params: crypto::PasswordParams,
+    client: &str,
+    login_name: &str,
+    password: &str,
+) -> AppResult<user::Model> {
     let key = login_key(login_name);
     let attempt = lockout::begin_attempt(db, &format!("login:{key}"), client).await?;
     let found = user::Entity::find().filter(user::Column::LoginKey.eq(key)).one(db).await?;
-    let check = crypto::verify_password(
-        password.to_owned(),
-        found.as_ref().map(|u| u.password_hash.clone()),
-        settings.password_params,
-    )
-    .await?;
+    let check =
+        crypto::verify_password(password.to_owned(), found.as_ref().map(|u| u.password_hash.clone()), params).await?;
     let Some(user) = found.filter(|_| check != PasswordCheck::Wrong) else {
         attempt.failed("password");
         return Err(wrong_login());
     };
     attempt.succeeded(db).await?;
     if check == PasswordCheck::RightNeedsRehash {
-        let fresh = crypto::hash_password(password.to_owned(), settings.password_params).await?;
+        let fresh = crypto::hash_password(password.to_owned(), params).await?;
         let mut active: user::ActiveModel = user.clone().into();
         active.password_hash = Set(fresh);
         active.update(db).await?;

@@ -208,3 +208,23 @@ async fn websocket_clients_that_never_initialise_are_dropped() {
     assert!(end.is_ok(), "the server kept a silent client beyond 15 s");
     assert!(started.elapsed() >= Duration::from_secs(9));
 }
+
+#[tokio::test]
+async fn metrics_count_requests_latency_lockouts_and_the_outbox() {
+    let app = TestApp::spawn().await;
+    app.gql(None, "query Catalogue { products { code } }", json!({})).await;
+    let (status, body) = app.send(Request::get("/metrics").body(Body::empty()).unwrap(), "127.0.0.1:1").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body.as_str().unwrap().to_owned();
+    for needle in [
+        "canopy_http_graphql_requests_total{operation=\"Catalogue\",status=\"200\",outcome=\"ok\"}",
+        "canopy_http_request_duration_seconds_bucket{le=\"+Inf\"}",
+        "canopy_proof_lockouts_total",
+        "canopy_outbox_backlog 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    if app.is_postgres() {
+        assert!(text.contains("canopy_db_pool_connections"), "{text}");
+    }
+}
