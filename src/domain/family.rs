@@ -76,6 +76,13 @@ fn check_expected_parent(account: &account::Model, safety: Safety) -> AppResult<
     }
 }
 
+/// The main account a family mutation is about: the one named, else the viewer's home.
+fn main_or_home(viewer: &Viewer, main_account_id: Option<i64>) -> AppResult<i64> {
+    main_account_id.or(viewer.home_account_id).ok_or_else(|| {
+        refuse(UserErrorCode::NotFound, "you have no home account; name the main account", "mainAccountId")
+    })
+}
+
 /// A main account the viewer may manage accounts of, or why not.
 async fn managed_main(
     db: &impl ConnectionTrait,
@@ -214,9 +221,7 @@ pub async fn link_account(
     safety: Safety,
 ) -> AppResult<Change> {
     let LinkRequest { main_account_id, proof, friendly_name, group_id } = request;
-    let main_id = main_account_id.or(viewer.home_account_id).ok_or_else(|| {
-        refuse(UserErrorCode::NotFound, "you have no home account; name the main account", "mainAccountId")
-    })?;
+    let main_id = main_or_home(viewer, main_account_id)?;
     managed_main(db, viewer, main_id, "mainAccountId").await?;
     let (target_id, proven_token_version) = match proof {
         Proof::EnrollmentToken { customer_number, token } => {
@@ -522,9 +527,7 @@ pub async fn order_secondary_account(
     request: OrderRequest,
     safety: Safety,
 ) -> AppResult<(account_order::Model, Option<account::Model>, Option<Event>)> {
-    let main_id = request.main_account_id.or(viewer.home_account_id).ok_or_else(|| {
-        refuse(UserErrorCode::NotFound, "you have no home account; name the main account", "mainAccountId")
-    })?;
+    let main_id = main_or_home(viewer, request.main_account_id)?;
     let friendly_name = request.friendly_name.as_deref().map(|n| validate_name(n, "friendlyName")).transpose()?;
     let txn = db.begin().await?;
     managed_main(&txn, viewer, main_id, "mainAccountId").await?;

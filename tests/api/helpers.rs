@@ -129,10 +129,7 @@ fn suite_postgres() -> Option<String> {
 impl TestApp {
     /// A fresh database on the suite's backend.
     pub async fn spawn() -> TestApp {
-        match suite_postgres() {
-            Some(server) => Self::on_url(fresh_postgres_database(&server).await, None).await,
-            None => Self::sqlite().await,
-        }
+        Self::with_settings(test_settings()).await
     }
 
     /// A fresh SQLite database, whatever the suite's backend.
@@ -148,20 +145,18 @@ impl TestApp {
     pub async fn with_loader_delay(delay: std::time::Duration) -> TestApp {
         let mut settings = test_settings();
         settings.loader_delay = delay;
-        match suite_postgres() {
-            Some(server) => Self::build(fresh_postgres_database(&server).await, None, settings).await,
-            None => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("canopy.db").display());
-                Self::build(url, Some(dir), settings).await
-            }
-        }
+        Self::with_settings(settings).await
     }
 
     /// A fresh database with adjusted server options (profile, rate limits, ...).
     pub async fn with_server_options(options: canopy::config::ServerOptions) -> TestApp {
         let mut settings = test_settings();
         settings.server = options;
+        Self::with_settings(settings).await
+    }
+
+    /// A fresh database on the suite's backend, with these settings.
+    async fn with_settings(settings: Settings) -> TestApp {
         match suite_postgres() {
             Some(server) => Self::build(fresh_postgres_database(&server).await, None, settings).await,
             None => {
