@@ -228,3 +228,31 @@ async fn metrics_count_requests_latency_lockouts_and_the_outbox() {
         assert!(text.contains("canopy_db_pool_connections"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn websocket_messages_over_64_kib_close_the_connection() {
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    let mut socket = websocket(addr, None).await.unwrap();
+    let huge = json!({"type": "connection_init", "payload": {"pad": "x".repeat(100 * 1024)}});
+    let _ = socket.send(Message::Text(huge.to_string().into())).await;
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "an oversized message must end the connection");
+}
+
+#[tokio::test]
+async fn a_request_over_its_time_limit_is_cut_off_with_internal() {
+    let options = ServerOptions { request_timeout: Duration::from_nanos(1), ..ServerOptions::default() };
+    let app = TestApp::with_server_options(options).await;
+    let body = app.gql(None, "{ products { code } }", json!({})).await;
+    assert_eq!(error_code(&body), Some("INTERNAL"), "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("request id"), "{body}");
+}
