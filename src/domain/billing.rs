@@ -10,8 +10,9 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::domain::access::{Permission, Viewer, permissions_from_text};
-use crate::domain::accounts::{lock_account, lock_accounts, require_staff};
+use crate::domain::accounts::{lock_account, require_staff};
 use crate::domain::audit::AuditEntry;
+use crate::domain::family::lock_account_and_main;
 use crate::domain::notify;
 use crate::entity::enums::{AccountStatus, BillingMode, InvoiceStatus};
 use crate::entity::{account, group, group_member, invoice, invoice_line, user};
@@ -287,17 +288,7 @@ pub async fn set_billing_mode(
     mode: BillingMode,
 ) -> AppResult<account::Model> {
     let txn = db.begin().await?;
-    let found = account::Entity::find_by_id(account_id).one(&txn).await?;
-    let Some(found) = found.filter(|a| viewer.can_see(a)) else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "accountId"));
-    };
-    let main_id = found.parent_id.unwrap_or(found.id);
-    let locked = lock_accounts(&txn, vec![main_id, account_id]).await?;
-    let (Some(main), Some(account)) =
-        (locked.iter().find(|a| a.id == main_id).cloned(), locked.iter().find(|a| a.id == account_id).cloned())
-    else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "accountId"));
-    };
+    let (main, account) = lock_account_and_main(&txn, viewer, account_id).await?;
     if account.parent_id.unwrap_or(account.id) != main.id {
         return Err(refuse(UserErrorCode::StaleParent, "the account's family changed meanwhile; reload", "accountId"));
     }

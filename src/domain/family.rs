@@ -76,6 +76,25 @@ fn check_expected_parent(account: &account::Model, safety: Safety) -> AppResult<
     }
 }
 
+/// An account the viewer can see and the main account of its family (itself when it is
+/// not a secondary), both locked in id order; NOT_FOUND on `accountId` otherwise.
+pub async fn lock_account_and_main(
+    txn: &DatabaseTransaction,
+    viewer: &Viewer,
+    account_id: i64,
+) -> AppResult<(account::Model, account::Model)> {
+    let found = account::Entity::find_by_id(account_id).one(txn).await?;
+    let Some(found) = found.filter(|a| viewer.can_see(a)) else {
+        return Err(refuse(UserErrorCode::NotFound, "no such account", "accountId"));
+    };
+    let main_id = found.parent_id.unwrap_or(found.id);
+    let locked = lock_accounts(txn, vec![main_id, account_id]).await?;
+    match (locked.iter().find(|a| a.id == main_id).cloned(), locked.iter().find(|a| a.id == account_id).cloned()) {
+        (Some(main), Some(account)) => Ok((main, account)),
+        _ => Err(refuse(UserErrorCode::NotFound, "no such account", "accountId")),
+    }
+}
+
 /// The main account a family mutation is about: the one named, else the viewer's home.
 fn main_or_home(viewer: &Viewer, main_account_id: Option<i64>) -> AppResult<i64> {
     main_account_id.or(viewer.home_account_id).ok_or_else(|| {
@@ -342,17 +361,7 @@ pub async fn update_linked_account(
 ) -> AppResult<Change> {
     let friendly_name = friendly_name.as_deref().map(|n| validate_name(n, "friendlyName")).transpose()?;
     let txn = db.begin().await?;
-    let found = account::Entity::find_by_id(account_id).one(&txn).await?;
-    let Some(found) = found.filter(|a| viewer.can_see(a)) else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "accountId"));
-    };
-    let main_id = found.parent_id.unwrap_or(found.id);
-    let locked = lock_accounts(&txn, vec![main_id, account_id]).await?;
-    let (Some(main), Some(account)) =
-        (locked.iter().find(|a| a.id == main_id).cloned(), locked.iter().find(|a| a.id == account_id).cloned())
-    else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "accountId"));
-    };
+    let (main, account) = lock_account_and_main(&txn, viewer, account_id).await?;
     check_expected_parent(&account, safety)?;
     if account.parent_id.unwrap_or(account.id) != main.id {
         return Err(refuse(UserErrorCode::StaleParent, "the account's family changed meanwhile; reload", "accountId"));
