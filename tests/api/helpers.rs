@@ -156,7 +156,7 @@ impl TestApp {
     }
 
     /// A fresh database on the suite's backend, with these settings.
-    async fn with_settings(settings: Settings) -> TestApp {
+    pub async fn with_settings(settings: Settings) -> TestApp {
         match suite_postgres() {
             Some(server) => Self::build(fresh_postgres_database(&server).await, None, settings).await,
             None => {
@@ -180,6 +180,11 @@ impl TestApp {
 
     pub async fn on_url(url: String, dir: Option<tempfile::TempDir>) -> TestApp {
         Self::build(url, dir, test_settings()).await
+    }
+
+    /// A second app on an existing test database (another server process, in effect).
+    pub async fn beside(other: &TestApp, settings: Settings) -> TestApp {
+        Self::build(other.database_url.clone(), None, settings).await
     }
 
     async fn build(url: String, dir: Option<tempfile::TempDir>, settings: Settings) -> TestApp {
