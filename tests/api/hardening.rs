@@ -254,9 +254,12 @@ async fn a_request_over_its_time_limit_is_cut_off_with_internal() {
     let mut settings = crate::helpers::test_settings();
     settings.loader_delay = Duration::from_millis(500);
     settings.server = ServerOptions { request_timeout: Duration::from_millis(50), ..ServerOptions::default() };
-    let app = TestApp::with_settings(settings).await;
-    app.create_account("Slow Holder").await;
-    let staff = app.staff_token().await;
+    // Set up through an app without the limit, then ask through one with it: on a loaded
+    // machine the setup's own requests could otherwise run out of time.
+    let setup = TestApp::spawn().await;
+    setup.create_account("Slow Holder").await;
+    let staff = setup.staff_token().await;
+    let app = TestApp::beside(&setup, settings).await;
     let body =
         app.gql(Some(&staff), "{ viewer { accounts { edges { node { product { code } } } } } }", json!({})).await;
     assert_eq!(error_code(&body), Some("INTERNAL"), "{body}");
