@@ -129,9 +129,20 @@ impl Viewer {
             )
             .all(db)
             .await?;
-        let groups = memberships.iter().map(|g| (g.id, Rights::of(&permissions_from_text(&g.permissions)))).collect();
-        let group_mains = memberships.iter().map(|g| (g.id, g.main_account_id)).collect();
-        Ok(Viewer { user, home_account_id, groups, group_mains })
+        let memberships = memberships.into_iter().map(|g| (g.id, g.main_account_id, g.permissions)).collect();
+        Ok(Viewer::from_grants(user, home_account_id, memberships))
+    }
+
+    /// A viewer from its grants: the active home account, if any, and its group
+    /// memberships as (group id, the group's main account, permissions text).
+    pub fn from_grants(
+        user: user::Model,
+        home_account_id: Option<i64>,
+        memberships: Vec<(i64, i64, String)>,
+    ) -> Viewer {
+        let groups = memberships.iter().map(|(id, _, text)| (*id, Rights::of(&permissions_from_text(text)))).collect();
+        let group_mains = memberships.iter().map(|(id, main, _)| (*id, *main)).collect();
+        Viewer { user, home_account_id, groups, group_mains }
     }
 
     pub fn is_staff(&self) -> bool {

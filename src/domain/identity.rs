@@ -8,11 +8,12 @@ use serde_json::json;
 
 use crate::config::Settings;
 use crate::crypto::{self, PasswordCheck};
+use crate::domain::access::Viewer;
 use crate::domain::accounts::{bump_token_version, lock_account, validate_email};
 use crate::domain::audit::AuditEntry;
 use crate::domain::lockout;
 use crate::entity::enums::AccountStatus;
-use crate::entity::{account, session, user};
+use crate::entity::{account, group, group_member, session, user};
 use crate::error::{AppError, AppResult, UserError, UserErrorCode, unique_violation_as};
 
 /// A new session: the bearer token (shown once) and its user.
@@ -329,35 +330,105 @@ pub async fn revoke_sessions_of_account(txn: &impl ConnectionTrait, account_id: 
     Ok(())
 }
 
-/// The session and user behind a bearer token, if it is live. Renews the session's idle
+/// A live session and the viewer behind it.
+pub struct Authenticated {
+    pub session_id: i64,
+    pub viewer: Viewer,
+    /// The login was enrolled for an account that is no longer active ("removed"): it may
+    /// not sign in any more.
+    pub home_deactivated: bool,
+}
+
+/// The session, user and grants behind a bearer token, if it is live: one statement, as
+/// this runs before every request (sessions ⋈ users ⟕ active home account ⟕ groups the
+/// user is a member of; one row per group, at least one). Renews the session's idle
 /// expiry at most once a minute, so reads do not turn into writes on every request.
 pub async fn authenticate(
     db: &DatabaseConnection,
     settings: &Settings,
     token: &str,
-) -> AppResult<Option<(session::Model, user::Model)>> {
+) -> AppResult<Option<Authenticated>> {
+    use sea_orm::FromQueryResult;
+
     let now = chrono::Utc::now();
-    let Some((session, Some(user))) = session::Entity::find()
-        .filter(session::Column::TokenHash.eq(crypto::sha256_hex(token)))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(now))
-        .find_also_related(user::Entity)
-        .one(db)
-        .await?
-    else {
+    let select = session_query(&crypto::sha256_hex(token), now);
+    let rows = db.query_all(&select).await?;
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
-    if now - session.last_seen_at > chrono::Duration::minutes(1) {
-        let hard_end = session.created_at + settings.session_max;
+    let session_id: i64 = first.try_get("", "s_id")?;
+    let created_at: chrono::DateTime<chrono::Utc> = first.try_get("", "s_created_at")?;
+    let last_seen_at: chrono::DateTime<chrono::Utc> = first.try_get("", "s_last_seen_at")?;
+    let user = user::Model::from_query_result(first, "u_")?;
+    let home_account_id: Option<i64> = first.try_get("", "home_active_id")?;
+    let mut memberships = Vec::new();
+    for row in &rows {
+        let group: Option<i64> = row.try_get("", "g_id")?;
+        if let Some(group) = group {
+            let main: i64 = row.try_get("", "g_main_account_id")?;
+            let permissions: String = row.try_get("", "g_permissions")?;
+            memberships.push((group, main, permissions));
+        }
+    }
+    if now - last_seen_at > chrono::Duration::minutes(1) {
+        let hard_end = created_at + settings.session_max;
         let expires_at = (now + settings.session_idle).min(hard_end);
         session::Entity::update_many()
             .col_expr(session::Column::LastSeenAt, sea_orm::sea_query::Expr::value(now))
             .col_expr(session::Column::ExpiresAt, sea_orm::sea_query::Expr::value(expires_at))
-            .filter(session::Column::Id.eq(session.id))
+            .filter(session::Column::Id.eq(session_id))
             .exec(db)
             .await?;
     }
-    Ok(Some((session, user)))
+    let home_deactivated = user.home_account_id.is_some() && home_account_id.is_none();
+    let viewer = Viewer::from_grants(user, home_account_id, memberships);
+    Ok(Some(Authenticated { session_id, viewer, home_deactivated }))
+}
+
+/// The statement behind `authenticate`.
+fn session_query(token_hash: &str, now: chrono::DateTime<chrono::Utc>) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{Alias, Expr, JoinType, Query};
+    use sea_orm::{ExprTrait, IdenStatic, Iterable};
+
+    let home = Alias::new("home");
+    let mut select = Query::select();
+    select
+        .expr_as(Expr::col((session::Entity, session::Column::Id)), Alias::new("s_id"))
+        .expr_as(Expr::col((session::Entity, session::Column::CreatedAt)), Alias::new("s_created_at"))
+        .expr_as(Expr::col((session::Entity, session::Column::LastSeenAt)), Alias::new("s_last_seen_at"))
+        .expr_as(Expr::col((home.clone(), account::Column::Id)), Alias::new("home_active_id"))
+        .expr_as(Expr::col((group::Entity, group::Column::Id)), Alias::new("g_id"))
+        .expr_as(Expr::col((group::Entity, group::Column::MainAccountId)), Alias::new("g_main_account_id"))
+        .expr_as(Expr::col((group::Entity, group::Column::Permissions)), Alias::new("g_permissions"));
+    for column in user::Column::iter() {
+        select.expr_as(Expr::col((user::Entity, column)), Alias::new(format!("u_{}", column.as_str())));
+    }
+    select
+        .from(session::Entity)
+        .inner_join(
+            user::Entity,
+            Expr::col((user::Entity, user::Column::Id)).equals((session::Entity, session::Column::UserId)),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            account::Entity,
+            home.clone(),
+            Expr::col((home.clone(), account::Column::Id))
+                .equals((user::Entity, user::Column::HomeAccountId))
+                .and(Expr::col((home, account::Column::Status)).eq(AccountStatus::Active)),
+        )
+        .left_join(
+            group_member::Entity,
+            Expr::col((group_member::Entity, group_member::Column::UserId)).equals((user::Entity, user::Column::Id)),
+        )
+        .left_join(
+            group::Entity,
+            Expr::col((group::Entity, group::Column::Id)).equals((group_member::Entity, group_member::Column::GroupId)),
+        )
+        .and_where(Expr::col((session::Entity, session::Column::TokenHash)).eq(token_hash))
+        .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
+        .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now));
+    select
 }
 
 /// `canopy create-staff`: a staff login.
