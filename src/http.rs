@@ -21,6 +21,7 @@ use crate::domain::identity;
 use crate::error::AppError;
 use crate::graphql::AppSchema;
 use crate::graphql::context::{AppState, RequestContext};
+use crate::graphql::limits::LimitedSchema;
 use crate::rate_limit::RateLimiter;
 
 /// Largest request body accepted (413 above it).
@@ -44,8 +45,8 @@ fn new_request_id() -> String {
 #[derive(Clone)]
 pub struct HttpState {
     pub app: AppState,
-    pub schema: AppSchema,
-    websocket_schema: AppSchema,
+    pub schema: LimitedSchema,
+    websocket_schema: LimitedSchema,
     per_client: Arc<RateLimiter>,
     per_user: Arc<RateLimiter>,
 }
@@ -54,6 +55,7 @@ pub fn router(app: AppState, schema: AppSchema, websocket_schema: AppSchema) -> 
     let options = &app.settings.server;
     let per_client = Arc::new(RateLimiter::new(options.rate_per_client));
     let per_user = Arc::new(RateLimiter::new(options.rate_per_user));
+    let (schema, websocket_schema) = (LimitedSchema(schema), LimitedSchema(websocket_schema));
     let state = HttpState { app, schema, websocket_schema, per_client, per_user };
     Router::new()
         .route("/", get(graphiql))
@@ -139,16 +141,14 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// resolve is UNAUTHENTICATED rather than silently anonymous.
 pub async fn viewer_for_token(state: &AppState, token: Option<&str>) -> Result<Option<(Viewer, i64)>, AppError> {
     let Some(token) = token else { return Ok(None) };
-    let Some((session, user)) = identity::authenticate(&state.db, &state.settings, token).await? else {
+    let Some(found) = identity::authenticate(&state.db, &state.settings, token).await? else {
         return Err(AppError::Unauthenticated);
     };
-    let had_home = user.home_account_id.is_some();
-    let viewer = Viewer::load(&state.db, user).await?;
-    if had_home && viewer.home_account_id.is_none() {
+    if found.home_deactivated {
         // The login's account was deactivated ("removed"): it may not sign in.
         return Err(AppError::Unauthenticated);
     }
-    Ok(Some((viewer, session.id)))
+    Ok(Some((found.viewer, found.session_id)))
 }
 
 /// Which media type the client asked for (the GraphQL-over-HTTP specification).
@@ -253,7 +253,7 @@ async fn execute(state: HttpState, headers: HeaderMap, client: String, request: 
         // Unconstrained: tokio's cooperative budget would otherwise make a wide level
         // of the tree yield halfway through queueing its loader keys, splitting one
         // batch into several statements. Every await in here is real I/O anyway.
-        let run = tokio::task::unconstrained(state.schema.execute(request));
+        let run = tokio::task::unconstrained(async_graphql::Executor::execute(&state.schema, request));
         let mut response = match tokio::time::timeout(state.app.settings.server.request_timeout, run).await {
             Ok(response) => response,
             Err(_) => return error_response(AppError::internal("request timed out"), media),

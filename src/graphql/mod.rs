@@ -14,6 +14,7 @@ pub mod loaders;
 pub mod node;
 pub mod payload;
 pub mod payment;
+pub mod prefetch;
 pub mod product;
 pub mod scalars;
 pub mod subscription;
@@ -56,7 +57,6 @@ pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, subscription::
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
         .limit_directives(50)
-        .extension(limits::OperationLimits)
 }
 
 /// The SDL that `schema.graphql` must equal.
