@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::domain::access::Viewer;
 use crate::domain::groups as group_service;
@@ -17,6 +17,7 @@ use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::AccountKey;
 use crate::graphql::payload::into_payload;
+use crate::graphql::prefetch;
 
 /// A login of the portal.
 pub struct User(pub user::Model);
@@ -64,17 +65,21 @@ impl User {
         let viewer = ctx.viewer()?;
         let subject: Arc<Viewer> =
             if viewer.user.id == self.0.id { viewer } else { Arc::new(Viewer::load(ctx.db()?, self.0.clone()).await?) };
-        let mut query = account::Entity::find().filter(subject.visible_accounts());
+        let mut page = subject.visible_accounts();
         if top_level == Some(true) {
-            query = query.filter(account::Column::ParentId.is_null());
+            page = Condition::all().add(page).add(account::Column::ParentId.is_null());
         }
-        let rows = query
-            .filter(account::Column::Id.gt(after_id.unwrap_or(0)))
-            .order_by_asc(account::Column::Id)
-            .limit(first + 1)
-            .all(ctx.db()?)
-            .await
-            .map_err(AppError::from)?;
+        let secondaries = prefetch::secondaries_asked(ctx);
+        let rows = prefetch::accounts_page(
+            ctx.db()?,
+            ctx.loader()?,
+            ctx.viewer()?.as_ref(),
+            page,
+            after_id.unwrap_or(0),
+            first,
+            secondaries,
+        )
+        .await?;
         Ok(connection_from_rows(rows, first, after_id.is_some(), |a| a.id, Account))
     }
     /// The groups this user is a member of, across families.
