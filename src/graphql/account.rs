@@ -17,6 +17,7 @@ use crate::graphql::loaders::{
     AccountKey, CollectiveInvoicesPage, GroupKey, InvoicesPage, OpenBalanceKey, ProductKey, SecondariesPage,
     SecondaryCountKey,
 };
+use crate::graphql::plain::{Plain, PlainConnection};
 use crate::graphql::product::Product;
 use crate::graphql::scalars::{Cents, Money};
 
@@ -105,20 +106,23 @@ impl Account {
     }
 
     /// The family group this account is in, if any and if you may see it.
-    async fn group(&self, ctx: &Context<'_>) -> Result<Option<Group>> {
+    async fn group(&self, ctx: &Context<'_>) -> Result<Option<Plain<Group>>> {
         let Some(group_id) = self.0.group_id else {
             return Ok(None);
         };
-        Ok(ctx.loader()?.load_one(GroupKey(group_id)).await?.map(Group))
+        Ok(ctx.loader()?.load_one(GroupKey(group_id)).await?.map(|g| Plain(Group(g))))
     }
 
     /// What is owed on open invoices, one entry per currency (empty without VIEW_INVOICES).
-    async fn open_balance(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
+    async fn open_balance(&self, ctx: &Context<'_>) -> Result<Vec<Plain<Money>>> {
         if !ctx.viewer()?.rights_on(&self.0).has(Permission::ViewInvoices) {
             return Ok(Vec::new());
         }
         let balances = ctx.loader()?.load_one(OpenBalanceKey(self.0.id)).await?.unwrap_or_default();
-        Ok(balances.into_iter().map(|(currency, cents)| Money { amount_cents: Cents(cents), currency }).collect())
+        Ok(balances
+            .into_iter()
+            .map(|(currency, cents)| Plain(Money { amount_cents: Cents(cents), currency }))
+            .collect())
     }
 
     /// The account's invoices, newest first (empty without VIEW_INVOICES).
@@ -129,21 +133,21 @@ impl Account {
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
         #[graphql(desc = "Only invoices in this status.")] status: Option<InvoiceStatus>,
-    ) -> Result<IdConnection<Invoice>> {
+    ) -> Result<PlainConnection<Invoice>> {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
         if !ctx.viewer()?.rights_on(&self.0).has(Permission::ViewInvoices) {
-            return Ok(connection_from_rows(
+            return Ok(PlainConnection(connection_from_rows(
                 Vec::new(),
                 first,
                 false,
                 |i: &crate::entity::invoice::Model| i.id,
                 Invoice,
-            ));
+            )));
         }
         let page = InvoicesPage { account_id: self.0.id, status, before_id: after_id.unwrap_or(i64::MAX), first };
         let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
-        Ok(connection_from_rows(rows, first, after_id.is_some(), |i| i.id, Invoice))
+        Ok(PlainConnection(connection_from_rows(rows, first, after_id.is_some(), |i| i.id, Invoice)))
     }
 
     /// The collective invoices billed to this main account, newest first (empty without

@@ -18,6 +18,23 @@ use crate::graphql::user::User;
 /// on those accounts.
 pub struct Group(pub group::Model);
 
+/// The stored fields of a group, for the fast path (they must equal the resolvers below).
+impl crate::graphql::plain::PlainFields for Group {
+    fn plain_field(&self, name: &str) -> Option<async_graphql::Value> {
+        use async_graphql::ScalarType;
+        use async_graphql::resolver_utils::enum_value;
+        Some(match name {
+            "id" => ids::encode(NodeType::Group, self.0.id).to_value(),
+            "name" => async_graphql::Value::String(self.0.name.clone()),
+            "isDefault" => async_graphql::Value::Boolean(self.0.is_default),
+            "permissions" => {
+                async_graphql::Value::List(group_permissions(&self.0).into_iter().map(enum_value).collect())
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// A group of a main account's family: its accounts, its members and their permissions
 /// on those accounts.
 #[Object]

@@ -19,6 +19,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey};
 use crate::graphql::payload::into_payload;
+use crate::graphql::plain::PlainFields;
 use crate::graphql::scalars::{Cents, Date, Money};
 
 /// An invoice of one account.
@@ -113,6 +114,23 @@ impl Invoice {
 /// One invoice for a main account's family over a period, consolidating the open
 /// invoices of the main and of its COLLECTIVE secondaries in one currency.
 pub struct CollectiveInvoice(pub collective_invoice::Model);
+
+/// The stored fields of an invoice, for the fast path (they must equal the resolvers above).
+impl PlainFields for Invoice {
+    fn plain_field(&self, name: &str) -> Option<async_graphql::Value> {
+        use async_graphql::ScalarType;
+        Some(match name {
+            "id" => ids::encode(NodeType::Invoice, self.0.id).to_value(),
+            "number" => async_graphql::Value::String(self.0.number.clone()),
+            "status" => async_graphql::resolver_utils::enum_value(self.0.status),
+            "currency" => async_graphql::Value::String(self.0.currency.clone()),
+            "totalCents" => Cents(self.0.total_cents).to_value(),
+            "issuedAt" => self.0.issued_at.to_value(),
+            "dueAt" => Date(self.0.due_at).to_value(),
+            _ => return None,
+        })
+    }
+}
 
 /// One invoice for a main account's family over a period, consolidating the open
 /// invoices of the main and of its COLLECTIVE secondaries in one currency.

@@ -14,6 +14,7 @@ pub mod loaders;
 pub mod node;
 pub mod payload;
 pub mod payment;
+pub mod plain;
 pub mod prefetch;
 pub mod product;
 pub mod scalars;

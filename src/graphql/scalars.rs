@@ -35,6 +35,17 @@ pub struct Money {
     pub currency: String,
 }
 
+/// The fast path's view of `Money` (both fields are stored values).
+impl crate::graphql::plain::PlainFields for Money {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        match name {
+            "amountCents" => Some(self.amount_cents.to_value()),
+            "currency" => Some(Value::String(self.currency.clone())),
+            _ => None,
+        }
+    }
+}
+
 /// A calendar date without a time zone, `YYYY-MM-DD` (e.g. `2026-12-31`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date(pub chrono::NaiveDate);

@@ -304,3 +304,41 @@ async fn open_items_run_the_same_few_statements_for_2_20_and_100_mains() {
     assert!(counts.iter().all(|c| *c <= MOST_STATEMENTS), "statements for 2, 20, 100 mains: {counts:?}");
     assert!(counts.iter().all(|c| *c == counts[0]), "statements for 2, 20, 100 mains: {counts:?}");
 }
+
+/// The fast path for plain selections (`graphql::plain`) answers exactly what the general
+/// resolvers answer: the same document with a directive in every plain object (which
+/// sends it down the general path) gives the same data.
+#[tokio::test]
+async fn plain_selections_answer_like_the_general_resolvers() {
+    let app = app_with_families(3).await;
+    let staff = app.staff_token().await;
+    let document = |d: &str| {
+        format!(
+            "{{ viewer {{ accounts(first: 10) {{ edges {{ node {{
+                group {{ __typename id name isDefault permissions {d} }}
+                openBalance {{ __typename amountCents currency {d} }}
+                invoices(first: 4) {{
+                    __typename
+                    pageInfo {{ __typename hasPreviousPage hasNextPage startCursor endCursor {d} }}
+                    edges {{ __typename cursor {d} node {{ __typename id number status currency totalCents issuedAt dueAt }} }}
+                    nodes {{ __typename id number {d} }}
+                    {d}
+                }}
+                empty: invoices(first: 0) {{ pageInfo {{ startCursor endCursor hasNextPage }} edges {{ cursor }} }}
+            }} }} }} }} }}"
+        )
+    };
+    let plain = app.data(Some(&staff), &document(""), json!({})).await;
+    let general = app.data(Some(&staff), &document("__typename @include(if: true)"), json!({})).await;
+    let edges = plain["viewer"]["accounts"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 10);
+    let invoice = &edges[1]["node"]["invoices"]["edges"][0]["node"];
+    assert_eq!(invoice["__typename"], "Invoice");
+    assert!(invoice["number"].is_string() && invoice["totalCents"].is_number() && invoice["dueAt"].is_string());
+    assert_eq!(edges[1]["node"]["group"]["permissions"], json!(["VIEW_INVOICES"]));
+    assert_eq!(edges[1]["node"]["invoices"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(edges[1]["node"]["empty"]["pageInfo"]["startCursor"], Value::Null);
+    // Every object carrying the directive selects `__typename` already, so both answers
+    // have the same keys.
+    assert_eq!(general, plain);
+}
