@@ -11,6 +11,7 @@ use crate::domain::access::Viewer;
 use crate::domain::payments::PaymentProvider;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
+use crate::graphql::connection::MAX_PAGE_SIZE;
 use crate::graphql::loaders::Batch;
 
 /// Shared by all requests: attached to the schema when the server starts.
@@ -46,8 +47,11 @@ impl RequestContext {
     pub fn new(state: &AppState, viewer: Option<Viewer>, session_id: Option<i64>, client: String) -> Self {
         let viewer: SharedViewer = Arc::new(RwLock::new(viewer.map(Arc::new)));
         let batch = Batch { db: state.db.clone(), viewer: viewer.clone(), settings: state.settings.clone() };
-        let loader =
-            DataLoader::with_cache(batch, tokio::spawn, HashMapCache::default()).delay(state.settings.loader_delay);
+        // One batch may hold a whole tree page: 100 accounts with 100 secondaries each.
+        let most_keys = (MAX_PAGE_SIZE * (MAX_PAGE_SIZE + 1)) as usize;
+        let loader = DataLoader::with_cache(batch, tokio::spawn, HashMapCache::default())
+            .delay(state.settings.loader_delay)
+            .max_batch_size(most_keys);
         Self { viewer, session_id, client, loader: Arc::new(loader) }
     }
 

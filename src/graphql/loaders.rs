@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
-use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order, PgFunc, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, FromQueryResult, IdenStatic,
-    QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ExprTrait, FromQueryResult,
+    IdenStatic, QueryFilter, QuerySelect,
 };
 
 use crate::config::Settings;
@@ -28,6 +28,10 @@ pub struct Batch {
 }
 
 impl Batch {
+    fn one_of(&self, column: impl ColumnTrait, ids: impl IntoIterator<Item = i64>) -> Expr {
+        one_of(self.db.get_database_backend(), column, ids)
+    }
+
     fn viewer(&self) -> Result<Arc<Viewer>, AppError> {
         read_viewer(&self.viewer).ok_or(AppError::Unauthenticated)
     }
@@ -35,12 +39,23 @@ impl Batch {
     /// Accounts by id, unfiltered (for policy checks on related rows).
     async fn accounts_by_id(&self, ids: Vec<i64>) -> Result<HashMap<i64, account::Model>, AppError> {
         Ok(account::Entity::find()
-            .filter(account::Column::Id.is_in(ids))
+            .filter(self.one_of(account::Column::Id, ids))
             .all(&self.db)
             .await?
             .into_iter()
             .map(|a| (a.id, a))
             .collect())
+    }
+}
+
+/// `column IN (ids)`. On PostgreSQL it is `column = ANY($1)` with one array parameter:
+/// the statement text, and so its prepared plan, is the same whatever the number of ids,
+/// and there are no hundreds of parameters to parse and bind.
+pub fn one_of(backend: DbBackend, column: impl ColumnTrait, ids: impl IntoIterator<Item = i64>) -> Expr {
+    let ids: Vec<i64> = ids.into_iter().collect();
+    match backend {
+        DbBackend::Postgres => Expr::col(column.as_column_ref()).eq(PgFunc::any(Expr::val(ids))),
+        _ => column.is_in(ids),
     }
 }
 
@@ -114,7 +129,7 @@ impl Loader<SecondaryCountKey> for Batch {
             .select_only()
             .column(account::Column::ParentId)
             .column_as(Expr::from(Func::count(Expr::col(account::Column::Id))), "n")
-            .filter(account::Column::ParentId.is_in(keys.iter().map(|k| k.0)))
+            .filter(self.one_of(account::Column::ParentId, keys.iter().map(|k| k.0)))
             .group_by(account::Column::ParentId)
             .into_model::<Row>()
             .all(&self.db)
@@ -150,7 +165,7 @@ impl Loader<SecondariesPage> for Batch {
         }
         for ((after, first), parents) in shapes {
             let condition = Condition::all()
-                .add(account::Column::ParentId.is_in(parents.clone()))
+                .add(self.one_of(account::Column::ParentId, parents.iter().copied()))
                 .add(account::Column::Id.gt(after))
                 .add(viewer.visible_accounts());
             let rows = first_rows_per(
@@ -187,8 +202,10 @@ impl Loader<GroupKey> for Batch {
 
     async fn load(&self, keys: &[GroupKey]) -> Result<HashMap<GroupKey, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
-        let groups =
-            group::Entity::find().filter(group::Column::Id.is_in(keys.iter().map(|k| k.0))).all(&self.db).await?;
+        let groups = group::Entity::find()
+            .filter(self.one_of(group::Column::Id, keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?;
         Ok(groups
             .into_iter()
             .filter(|g| viewer.groups.contains_key(&g.id) || viewer.rights_on_family_of(g.main_account_id).visible())
@@ -260,7 +277,7 @@ impl Loader<OpenBalanceKey> for Batch {
                 Expr::from(Func::cast_as(Func::sum(Expr::col(invoice::Column::TotalCents)), Alias::new("BIGINT"))),
                 "total",
             )
-            .filter(invoice::Column::AccountId.is_in(keys.iter().map(|k| k.0)))
+            .filter(self.one_of(invoice::Column::AccountId, keys.iter().map(|k| k.0)))
             .filter(invoice::Column::Status.eq(InvoiceStatus::Open))
             .group_by(invoice::Column::AccountId)
             .group_by(invoice::Column::Currency)
@@ -300,22 +317,26 @@ impl Loader<InvoicesPage> for Batch {
             shapes.entry((key.status, key.before_id, key.first)).or_default().push(key.account_id);
         }
         for ((status, before_id, first), accounts) in shapes {
-            let mut condition = Condition::all()
-                .add(invoice::Column::AccountId.is_in(accounts.clone()))
-                .add(invoice::Column::Id.lt(before_id));
-            if let Some(status) = status {
-                condition = condition.add(invoice::Column::Status.eq(status));
-            }
-            let rows = first_rows_per(
-                &self.db,
-                invoice::Entity,
-                invoice::Column::AccountId,
-                invoice::Column::Id,
-                true,
-                condition,
-                first + 1,
-            )
-            .await?;
+            let rows = if self.db.get_database_backend() == DbBackend::Postgres {
+                latest_invoices_lateral(&self.db, &accounts, status, before_id, first + 1).await?
+            } else {
+                let mut condition = Condition::all()
+                    .add(invoice::Column::AccountId.is_in(accounts.clone()))
+                    .add(invoice::Column::Id.lt(before_id));
+                if let Some(status) = status {
+                    condition = condition.add(invoice::Column::Status.eq(status));
+                }
+                first_rows_per(
+                    &self.db,
+                    invoice::Entity,
+                    invoice::Column::AccountId,
+                    invoice::Column::Id,
+                    true,
+                    condition,
+                    first + 1,
+                )
+                .await?
+            };
             let mut grouped: HashMap<i64, Vec<invoice::Model>> = accounts.iter().map(|a| (*a, Vec::new())).collect();
             for row in rows {
                 grouped.entry(row.account_id).or_default().push(row);
@@ -326,6 +347,29 @@ impl Loader<InvoicesPage> for Batch {
         }
         Ok(out)
     }
+}
+
+/// The latest `limit` invoices (by id, below `before_id`) of each account, on PostgreSQL:
+/// one index scan of (account_id, id) per account that stops after `limit` rows, where the
+/// window function would read every invoice of every account.
+async fn latest_invoices_lateral(
+    db: &DatabaseConnection,
+    accounts: &[i64],
+    status: Option<InvoiceStatus>,
+    before_id: i64,
+    limit: u64,
+) -> Result<Vec<invoice::Model>, AppError> {
+    let status_filter = if status.is_some() { "AND i.status = $4" } else { "" };
+    let sql = format!(
+        "SELECT i.* FROM unnest($1::bigint[]) AS a(id) CROSS JOIN LATERAL \
+         (SELECT * FROM invoices i WHERE i.account_id = a.id AND i.id < $2 {status_filter} ORDER BY i.id DESC LIMIT $3) AS i"
+    );
+    let mut values: Vec<sea_orm::Value> = vec![accounts.to_vec().into(), before_id.into(), (limit as i64).into()];
+    if let Some(status) = status {
+        values.push(sea_orm::ActiveEnum::to_value(&status).into());
+    }
+    let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    Ok(invoice::Entity::find().from_raw_sql(statement).all(db).await?)
 }
 
 /// An invoice whose account the viewer may view invoices of.
@@ -360,7 +404,7 @@ impl Loader<InvoiceLinesKey> for Batch {
     async fn load(&self, keys: &[InvoiceLinesKey]) -> Result<HashMap<InvoiceLinesKey, Self::Value>, Self::Error> {
         use sea_orm::QueryOrder;
         let rows = invoice_line::Entity::find()
-            .filter(invoice_line::Column::InvoiceId.is_in(keys.iter().map(|k| k.0)))
+            .filter(self.one_of(invoice_line::Column::InvoiceId, keys.iter().map(|k| k.0)))
             .order_by_asc(invoice_line::Column::InvoiceId)
             .order_by_asc(invoice_line::Column::Position)
             .all(&self.db)

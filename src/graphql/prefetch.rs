@@ -7,23 +7,79 @@
 //! levels' groups, balances and invoices queue into the same batches: one statement per
 //! relation for the whole tree. The same statement counts each page account's
 //! secondaries, which is what its `role` needs.
+//!
+//! When the query asks for them, the page's groups, open balances and invoice pages are
+//! then loaded right away, through the same loaders, and fed in too: every field of the
+//! tree resolves from the cache on its first poll, instead of thousands of fields each
+//! queueing a key and waiting to be woken (a fifth of the server's CPU in perf).
 
 use std::collections::HashMap;
 
-use async_graphql::Context;
-use async_graphql::Value;
-use async_graphql::dataloader::{DataLoader, HashMapCache};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::{Context, InputType, Lookahead, SelectionField, Value};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order, Query, SelectStatement, UnionType};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, ExprTrait, FromQueryResult, IdenStatic};
 
-use crate::domain::access::Viewer;
+use crate::domain::access::{Permission, Viewer};
 use crate::entity::account;
-use crate::error::AppResult;
+use crate::entity::enums::InvoiceStatus;
+use crate::error::{AppError, AppResult};
 use crate::graphql::connection::page_size;
-use crate::graphql::loaders::{Batch, SecondariesPage, SecondaryCountKey};
+use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey, SecondariesPage, SecondaryCountKey};
 
 const ROW: &str = "canopy_row";
 const SECONDARIES: &str = "canopy_secondaries";
+
+/// The one first-page shape (`first`, and `status` where the field has it) of every
+/// selection in `fields`, or `None` when there are none, they differ, or one asks for a
+/// later page: those are left to the loader.
+fn first_page_shape(fields: Vec<SelectionField<'_>>) -> Option<(u64, Option<InvoiceStatus>)> {
+    let mut shape = None;
+    for field in fields {
+        let mut first = None;
+        let mut status = None;
+        for (name, value) in field.arguments().ok()? {
+            match (name.as_str(), value) {
+                (_, Value::Null) => {}
+                ("first", Value::Number(n)) => first = Some(i32::try_from(n.as_i64()?).ok()?),
+                ("status", value) => status = Some(InvoiceStatus::parse(Some(value)).ok()?),
+                // A later page, or an argument this does not know.
+                _ => return None,
+            }
+        }
+        let this = (page_size(first).ok()?, status);
+        if shape.is_some_and(|s| s != this) {
+            return None;
+        }
+        shape = Some(this);
+    }
+    shape
+}
+
+/// What the query asks of the accounts at one level of the tree.
+#[derive(Default)]
+struct Asked {
+    group: bool,
+    open_balance: bool,
+    /// The invoice page every account at this level asks for (`None`: not asked, or not
+    /// one plain first page).
+    invoices: Option<(u64, Option<InvoiceStatus>)>,
+    /// Set when invoices are asked for in a shape the prefetch leaves to the loader.
+    invoices_elsewhere: bool,
+}
+
+impl Asked {
+    fn of(node: Lookahead<'_>) -> Asked {
+        let invoices = node.field("invoices");
+        let shape = first_page_shape(invoices.selection_fields());
+        Asked {
+            group: node.field("group").exists(),
+            open_balance: node.field("openBalance").exists(),
+            invoices_elsewhere: invoices.exists() && shape.is_none(),
+            invoices: shape,
+        }
+    }
+}
 
 /// The `first` of the secondaries every account of this page asks for, when all of them
 /// ask for the same first page (no `after`): the shape worth fetching ahead.
@@ -31,24 +87,81 @@ pub fn secondaries_asked(ctx: &Context<'_>) -> Option<u64> {
     let ahead = ctx.look_ahead();
     let mut fields = ahead.field("edges").field("node").field("secondaries").selection_fields();
     fields.extend(ahead.field("nodes").field("secondaries").selection_fields());
-    let mut shape = None;
-    for field in fields {
-        let mut first = None;
-        for (name, value) in field.arguments().ok()? {
-            match (name.as_str(), value) {
-                (_, Value::Null) => {}
-                ("first", Value::Number(n)) => first = Some(i32::try_from(n.as_i64()?).ok()?),
-                // A later page, or an argument this does not know: leave it to the loader.
-                _ => return None,
+    match first_page_shape(fields)? {
+        (first, None) => Some(first),
+        _ => None,
+    }
+}
+
+/// Loads, through the loaders, the groups, open balances and invoice pages that the page's
+/// accounts (`level_one`) and their secondaries (`level_two`) will ask for, and feeds them
+/// to the cache. Only what `edges { node { ... } }` selects is loaded.
+pub async fn prefetch_relations(
+    ctx: &Context<'_>,
+    loader: &DataLoader<Batch, HashMapCache>,
+    viewer: &Viewer,
+    level_one: &[account::Model],
+    level_two: &[account::Model],
+) -> AppResult<()> {
+    let node = || ctx.look_ahead().field("edges").field("node");
+    let asked = [
+        (Asked::of(node()), level_one),
+        (Asked::of(node().field("secondaries").field("edges").field("node")), level_two),
+    ];
+    if asked.iter().any(|(a, _)| a.invoices_elsewhere) {
+        // One level would load through the loader anyway: let both, so they share a batch.
+        return Ok(());
+    }
+    let mut groups = Vec::new();
+    let mut balances = Vec::new();
+    let mut invoices = Vec::new();
+    for (asked, accounts) in &asked {
+        for account in accounts.iter() {
+            if asked.group
+                && let Some(group_id) = account.group_id
+            {
+                groups.push(GroupKey(group_id));
+            }
+            let may_view = viewer.rights_on(account).has(Permission::ViewInvoices);
+            if asked.open_balance && may_view {
+                balances.push(OpenBalanceKey(account.id));
+            }
+            if let Some((first, status)) = asked.invoices
+                && may_view
+            {
+                invoices.push(InvoicesPage { account_id: account.id, status, before_id: i64::MAX, first });
             }
         }
-        let first = page_size(first).ok()?;
-        if shape.is_some_and(|s| s != first) {
-            return None;
-        }
-        shape = Some(first);
     }
-    shape
+    groups.sort_unstable_by_key(|k| k.0);
+    groups.dedup();
+    let batch = loader.loader();
+    let (groups, balances, invoices) = futures_util::try_join!(
+        load_if_any(batch, groups),
+        load_if_any(batch, balances),
+        load_if_any(batch, invoices),
+    )?;
+    loader.feed_many(groups).await;
+    loader.feed_many(balances).await;
+    loader.feed_many(invoices).await;
+    Ok(())
+}
+
+async fn load_if_any<K>(batch: &Batch, keys: Vec<K>) -> AppResult<HashMap<K, <Batch as Loader<K>>::Value>>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    Batch: Loader<K, Error = AppError>,
+{
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    batch.load(&keys).await
+}
+
+/// A page of accounts (`first + 1` rows) and the secondaries shown under the first `first`.
+pub struct Page {
+    pub accounts: Vec<account::Model>,
+    pub secondaries: Vec<account::Model>,
 }
 
 /// `first + 1` accounts matching `page` by id after `after`, plus, when `secondaries` is
@@ -63,7 +176,7 @@ pub async fn accounts_page(
     after: i64,
     first: u64,
     secondaries: Option<u64>,
-) -> AppResult<Vec<account::Model>> {
+) -> AppResult<Page> {
     let page_ids = |select: &mut SelectStatement| {
         select
             .from(account::Entity)
@@ -137,13 +250,17 @@ pub async fn accounts_page(
     }
     accounts.sort_by_key(|a| a.id);
     loader.feed_many(counts).await;
+    let mut level_two = Vec::new();
     if let Some(secondaries) = secondaries {
-        let pages = accounts.iter().map(|a| {
-            let mut rows = children.remove(&a.id).unwrap_or_default();
+        let mut pages = Vec::with_capacity(accounts.len());
+        for account in &accounts {
+            let mut rows = children.remove(&account.id).unwrap_or_default();
             rows.sort_by_key(|s| s.id);
-            (SecondariesPage { parent_id: a.id, after: 0, first: secondaries }, rows)
-        });
-        loader.feed_many(pages.collect::<Vec<_>>()).await;
+            // What the connection shows: `first` of the `first + 1` rows fetched.
+            level_two.extend(rows.iter().take(secondaries as usize).cloned());
+            pages.push((SecondariesPage { parent_id: account.id, after: 0, first: secondaries }, rows));
+        }
+        loader.feed_many(pages).await;
     }
-    Ok(accounts)
+    Ok(Page { accounts, secondaries: level_two })
 }

@@ -63,6 +63,16 @@ impl ScalarType for Date {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.format("%Y-%m-%d").to_string())
+        use chrono::Datelike;
+        // Written out rather than through `format("%Y-%m-%d")`, which parses its pattern
+        // on every call: the tree query formats thousands of due dates.
+        let date = self.0;
+        let year = date.year();
+        let text = if (0..=9999).contains(&year) {
+            format!("{year:04}-{:02}-{:02}", date.month(), date.day())
+        } else {
+            date.format("%Y-%m-%d").to_string()
+        };
+        Value::String(text)
     }
 }

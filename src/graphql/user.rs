@@ -70,16 +70,13 @@ impl User {
             page = Condition::all().add(page).add(account::Column::ParentId.is_null());
         }
         let secondaries = prefetch::secondaries_asked(ctx);
-        let rows = prefetch::accounts_page(
-            ctx.db()?,
-            ctx.loader()?,
-            ctx.viewer()?.as_ref(),
-            page,
-            after_id.unwrap_or(0),
-            first,
-            secondaries,
-        )
-        .await?;
+        let viewer = ctx.viewer()?;
+        let loader = ctx.loader()?;
+        let page = prefetch::accounts_page(ctx.db()?, loader, &viewer, page, after_id.unwrap_or(0), first, secondaries)
+            .await?;
+        let shown = &page.accounts[..page.accounts.len().min(first as usize)];
+        prefetch::prefetch_relations(ctx, loader, &viewer, shown, &page.secondaries).await?;
+        let rows = page.accounts;
         Ok(connection_from_rows(rows, first, after_id.is_some(), |a| a.id, Account))
     }
     /// The groups this user is a member of, across families.
