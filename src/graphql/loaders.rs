@@ -18,6 +18,7 @@ use crate::entity::enums::InvoiceStatus;
 use crate::entity::{account, collective_invoice, group, invoice, invoice_line, payment, product, user};
 use crate::error::AppError;
 use crate::graphql::context::{SharedViewer, read_viewer};
+use crate::graphql::rows;
 
 /// The per-request batch loader: one database handle and the viewer whose rights filter
 /// every batch.
@@ -361,15 +362,17 @@ async fn latest_invoices_lateral(
 ) -> Result<Vec<invoice::Model>, AppError> {
     let status_filter = if status.is_some() { "AND i.status = $4" } else { "" };
     let sql = format!(
-        "SELECT i.* FROM unnest($1::bigint[]) AS a(id) CROSS JOIN LATERAL \
-         (SELECT * FROM invoices i WHERE i.account_id = a.id AND i.id < $2 {status_filter} ORDER BY i.id DESC LIMIT $3) AS i"
+        "SELECT {} FROM unnest($1::bigint[]) AS a(id) CROSS JOIN LATERAL \
+         (SELECT * FROM invoices i WHERE i.account_id = a.id AND i.id < $2 {status_filter} ORDER BY i.id DESC LIMIT $3) AS i",
+        rows::invoice_columns("i")
     );
     let mut values: Vec<sea_orm::Value> = vec![accounts.to_vec().into(), before_id.into(), (limit as i64).into()];
     if let Some(status) = status {
         values.push(sea_orm::ActiveEnum::to_value(&status).into());
     }
     let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-    Ok(invoice::Entity::find().from_raw_sql(statement).all(db).await?)
+    let found = db.query_all_raw(statement).await?;
+    Ok(found.iter().map(rows::invoice_at).collect::<Result<_, _>>()?)
 }
 
 /// An invoice whose account the viewer may view invoices of.

@@ -17,6 +17,7 @@ pub mod payment;
 pub mod plain;
 pub mod prefetch;
 pub mod product;
+pub mod rows;
 pub mod scalars;
 pub mod subscription;
 pub mod user;

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, InputType, Lookahead, SelectionField, Value};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order, Query, SelectStatement, UnionType};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, ExprTrait, FromQueryResult, IdenStatic};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, ExprTrait, IdenStatic};
 
 use crate::domain::access::{Permission, Viewer};
 use crate::entity::account;
@@ -26,6 +26,7 @@ use crate::entity::enums::InvoiceStatus;
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::page_size;
 use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey, SecondariesPage, SecondaryCountKey};
+use crate::graphql::rows;
 
 const ROW: &str = "canopy_row";
 const SECONDARIES: &str = "canopy_secondaries";
@@ -236,13 +237,11 @@ pub async fn accounts_page(
     let mut counts = Vec::new();
     let mut children: HashMap<i64, Vec<account::Model>> = HashMap::new();
     for row in &rows {
-        let account = account::Model::from_query_result(row, "")?;
-        let rank: i64 = row.try_get("", ROW)?;
+        let account = rows::account_at(row)?;
+        let rank: i64 = row.try_get_by_index(rows::ACCOUNT_COLUMNS.len() + 1)?;
         if rank == 0 {
-            counts.push((
-                SecondaryCountKey(account.id),
-                u64::try_from(row.try_get::<i64>("", SECONDARIES)?).unwrap_or(0),
-            ));
+            let count: i64 = row.try_get_by_index(rows::ACCOUNT_COLUMNS.len())?;
+            counts.push((SecondaryCountKey(account.id), u64::try_from(count).unwrap_or(0)));
             accounts.push(account);
         } else if let Some(parent) = account.parent_id {
             children.entry(parent).or_default().push(account);
