@@ -198,6 +198,11 @@ pub async fn seed_bulk(db: &DatabaseConnection, mains: u32, secondaries: u32, in
         Statement::from_sql_and_values(backend, sql, values)
     };
     let txn = db.begin().await?;
+    if postgres {
+        // Bulk seeding is an operator's command, not a request: a million accounts take
+        // longer than the per-statement limit that guards the server.
+        txn.execute_unprepared("SET LOCAL statement_timeout = 0").await?;
+    }
     let start: i64 = txn
         .query_one_raw(Statement::from_string(backend, "SELECT COALESCE(MAX(id), 0) AS m FROM accounts"))
         .await?
