@@ -72,7 +72,8 @@ bad = int(re.search(r"bad_responses (\d+)", text).group(1))
 print(f"{rps:.1f} {ms(*p50.groups()):.1f} {ms(*p99.groups()):.1f} {bad}")'
 }
 ceiling() { # script concurrency uid token
-  "$PGBENCH" -n -c "$2" -j "$(( $2 < 2 ? $2 : 2 ))" -T "$DURATION" -D mains="$MAINS" -D home=1 -D uid="$3" -D hash="'$(hash "$4")'" -f "bench/$1.sql" "$PG/$DB" 2>/dev/null \
+  # Prepared statements, as the server's driver uses them.
+  "$PGBENCH" -n -M prepared -c "$2" -j "$(( $2 < 2 ? $2 : 2 ))" -T "$DURATION" -D mains="$MAINS" -D home=1 -D uid="$3" -D hash="$(hash "$4")" -f "bench/$1.sql" "$PG/$DB" 2>/dev/null \
     | python3 -c 'import re,sys; print(re.search(r"tps = ([\d.]+)", sys.stdin.read()).group(1))'
 }
 median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(round(statistics.median(v), 1))' "$@"; }
