@@ -20,6 +20,9 @@ RUNS=${RUNS:-3}
 PORT=${PORT:-18099}
 OUT=bench/results
 mkdir -p "$OUT"
+# The standard size writes latest.md; other sizes keep their own file.
+RESULT=$OUT/latest.md
+[ "$MAINS" = 2000 ] || RESULT=$OUT/latest-$MAINS-mains.md
 export MAINS FAMILY_SIZE=$((SECONDARIES + 1))
 
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
@@ -123,4 +126,4 @@ PEAK_KB=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
   echo "| tree query during a login storm (32 + 32) | 32 | $(m storm_rps) | $(m storm_p50) | $(m storm_p99) | | p99 vs alone: $(python3 -c "print(f'{$(m storm_p99) / $(m tree_p99_32):.2f}x')") |"
   echo
   echo "Peak server memory (VmHWM): $((PEAK_KB / 1024)) MB."
-} | tee "$OUT/latest.md"
+} | tee "$RESULT"
