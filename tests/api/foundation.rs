@@ -210,6 +210,12 @@ async fn counted(app: &TestApp, token: &str, query: &str, variables: Value) -> (
 /// account and their counts), then one statement per relation for the whole tree.
 const MOST_STATEMENTS: u64 = 6;
 
+/// Every size issued at most `most` statements, and all sizes the same number.
+fn assert_few_and_constant(counts: &[u64], most: u64, sizes: &str) {
+    assert!(counts.iter().all(|c| *c <= most), "statements for {sizes}: {counts:?}");
+    assert!(counts.iter().all(|c| *c == counts[0]), "statements for {sizes}: {counts:?}");
+}
+
 #[tokio::test]
 async fn the_tree_query_runs_the_same_few_statements_for_2_20_and_100_mains() {
     let mut counts = Vec::new();
@@ -236,8 +242,7 @@ async fn the_tree_query_runs_the_same_few_statements_for_2_20_and_100_mains() {
             }
         }
     }
-    assert!(counts.iter().all(|c| *c <= MOST_STATEMENTS), "statements for 2, 20, 100 mains: {counts:?}");
-    assert!(counts.iter().all(|c| *c == counts[0]), "statements for 2, 20, 100 mains: {counts:?}");
+    assert_few_and_constant(&counts, MOST_STATEMENTS, "2, 20, 100 mains");
 }
 
 #[tokio::test]
@@ -255,8 +260,7 @@ async fn a_wider_tree_query_runs_the_same_statements_whatever_the_page() {
         assert_eq!(main["node"]["invoices"]["edges"].as_array().unwrap().len(), 5);
     }
     // Products and invoice lines are one more statement each.
-    assert!(counts.iter().all(|c| *c <= MOST_STATEMENTS + 2), "statements for 2, 10, 25 families: {counts:?}");
-    assert!(counts.iter().all(|c| *c == counts[0]), "statements for 2, 10, 25 families: {counts:?}");
+    assert_few_and_constant(&counts, MOST_STATEMENTS + 2, "2, 10, 25 families");
 }
 
 #[tokio::test]
@@ -277,8 +281,7 @@ async fn viewer_accounts_run_the_same_few_statements_for_2_20_and_100_mains() {
         let edges = data["viewer"]["accounts"]["edges"].as_array().unwrap();
         assert_eq!(edges.len(), std::cmp::min(100, mains as usize * 4));
     }
-    assert!(counts.iter().all(|c| *c <= MOST_STATEMENTS), "statements for 2, 20, 100 mains: {counts:?}");
-    assert!(counts.iter().all(|c| *c == counts[0]), "statements for 2, 20, 100 mains: {counts:?}");
+    assert_few_and_constant(&counts, MOST_STATEMENTS, "2, 20, 100 mains");
 }
 
 /// Open items across every visible account cost the same statements whatever their number.
@@ -301,8 +304,7 @@ async fn open_items_run_the_same_few_statements_for_2_20_and_100_mains() {
         assert_eq!(edges.len(), std::cmp::min(100, mains as usize * 4 * 4));
         assert!(edges.iter().all(|e| e["node"]["account"]["customerNumber"].is_string()));
     }
-    assert!(counts.iter().all(|c| *c <= MOST_STATEMENTS), "statements for 2, 20, 100 mains: {counts:?}");
-    assert!(counts.iter().all(|c| *c == counts[0]), "statements for 2, 20, 100 mains: {counts:?}");
+    assert_few_and_constant(&counts, MOST_STATEMENTS, "2, 20, 100 mains");
 }
 
 /// The fast path for plain selections (`graphql::plain`) answers exactly what the general
