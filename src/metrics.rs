@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static LOCKOUTS: AtomicU64 = AtomicU64::new(0);
 static GRAPHQL_REQUESTS: AtomicU64 = AtomicU64::new(0);
 static GRAPHQL_ERRORS: AtomicU64 = AtomicU64::new(0);
+/// Pages of `viewer.accounts` answered from the prefetched rows, and those that needed
+/// the general resolvers (a selection the fast walk does not know).
+static ACCOUNT_TREES_PREFETCHED: AtomicU64 = AtomicU64::new(0);
+static ACCOUNT_TREES_GENERAL: AtomicU64 = AtomicU64::new(0);
 
 pub fn count_lockout() {
     LOCKOUTS.fetch_add(1, Ordering::Relaxed);
@@ -19,6 +23,11 @@ pub fn count_request(had_errors: bool) {
     if had_errors {
         GRAPHQL_ERRORS.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+pub fn count_account_tree(prefetched: bool) {
+    let counter = if prefetched { &ACCOUNT_TREES_PREFETCHED } else { &ACCOUNT_TREES_GENERAL };
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Upper bounds (seconds) of the request latency histogram.
@@ -96,10 +105,15 @@ fn render_counters() -> String {
     format!(
         "# TYPE canopy_graphql_requests_total counter\ncanopy_graphql_requests_total {}\n\
          # TYPE canopy_graphql_requests_with_errors_total counter\ncanopy_graphql_requests_with_errors_total {}\n\
-         # TYPE canopy_proof_lockouts_total counter\ncanopy_proof_lockouts_total {}\n",
+         # TYPE canopy_proof_lockouts_total counter\ncanopy_proof_lockouts_total {}\n\
+         # TYPE canopy_account_tree_pages_total counter\n\
+         canopy_account_tree_pages_total{{path=\"prefetched\"}} {}\n\
+         canopy_account_tree_pages_total{{path=\"general\"}} {}\n",
         GRAPHQL_REQUESTS.load(Ordering::Relaxed),
         GRAPHQL_ERRORS.load(Ordering::Relaxed),
         LOCKOUTS.load(Ordering::Relaxed),
+        ACCOUNT_TREES_PREFETCHED.load(Ordering::Relaxed),
+        ACCOUNT_TREES_GENERAL.load(Ordering::Relaxed),
     )
 }
 

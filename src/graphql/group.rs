@@ -21,15 +21,20 @@ pub struct Group(pub group::Model);
 /// The stored fields of a group, for the fast path (they must equal the resolvers below).
 impl crate::graphql::plain::PlainFields for Group {
     fn plain_field(&self, name: &str) -> Option<async_graphql::Value> {
+        Group::stored_field(&self.0, name)
+    }
+}
+
+impl Group {
+    /// The value of a stored field of `group` (`None` for the others).
+    pub fn stored_field(group: &group::Model, name: &str) -> Option<async_graphql::Value> {
         use async_graphql::ScalarType;
         use async_graphql::resolver_utils::enum_value;
         Some(match name {
-            "id" => ids::encode(NodeType::Group, self.0.id).to_value(),
-            "name" => async_graphql::Value::String(self.0.name.clone()),
-            "isDefault" => async_graphql::Value::Boolean(self.0.is_default),
-            "permissions" => {
-                async_graphql::Value::List(group_permissions(&self.0).into_iter().map(enum_value).collect())
-            }
+            "id" => ids::encode(NodeType::Group, group.id).to_value(),
+            "name" => async_graphql::Value::String(group.name.clone()),
+            "isDefault" => async_graphql::Value::Boolean(group.is_default),
+            "permissions" => async_graphql::Value::List(group_permissions(group).into_iter().map(enum_value).collect()),
             _ => return None,
         })
     }

@@ -118,15 +118,22 @@ pub struct CollectiveInvoice(pub collective_invoice::Model);
 /// The stored fields of an invoice, for the fast path (they must equal the resolvers above).
 impl PlainFields for Invoice {
     fn plain_field(&self, name: &str) -> Option<async_graphql::Value> {
+        Invoice::stored_field(&self.0, name)
+    }
+}
+
+impl Invoice {
+    /// The value of a stored field of `invoice` (`None` for the others).
+    pub fn stored_field(invoice: &invoice::Model, name: &str) -> Option<async_graphql::Value> {
         use async_graphql::ScalarType;
         Some(match name {
-            "id" => ids::encode(NodeType::Invoice, self.0.id).to_value(),
-            "number" => async_graphql::Value::String(self.0.number.clone()),
-            "status" => async_graphql::resolver_utils::enum_value(self.0.status),
-            "currency" => async_graphql::Value::String(self.0.currency.clone()),
-            "totalCents" => Cents(self.0.total_cents).to_value(),
-            "issuedAt" => self.0.issued_at.to_value(),
-            "dueAt" => Date(self.0.due_at).to_value(),
+            "id" => ids::encode(NodeType::Invoice, invoice.id).to_value(),
+            "number" => async_graphql::Value::String(invoice.number.clone()),
+            "status" => async_graphql::resolver_utils::enum_value(invoice.status),
+            "currency" => async_graphql::Value::String(invoice.currency.clone()),
+            "totalCents" => Cents(invoice.total_cents).to_value(),
+            "issuedAt" => invoice.issued_at.to_value(),
+            "dueAt" => Date(invoice.due_at).to_value(),
             _ => return None,
         })
     }

@@ -20,6 +20,7 @@ pub mod product;
 pub mod rows;
 pub mod scalars;
 pub mod subscription;
+pub mod tree;
 pub mod user;
 
 use async_graphql::{MergedObject, Schema, SchemaBuilder};

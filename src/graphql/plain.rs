@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 
-use async_graphql::connection::CursorType;
+use async_graphql::connection::{CursorType, OpaqueCursor};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
@@ -27,14 +27,14 @@ pub trait PlainFields: OutputType {
     fn plain_field(&self, name: &str) -> Option<Value>;
 }
 
-/// The selected fields, when every one is a plain field without arguments or
-/// directives (fragments and repeated response keys also take the general path).
-fn plain_fields(set: &SelectionSet) -> Option<impl Iterator<Item = &Field>> {
+/// The selected fields, when none has directives (fragments and repeated response keys
+/// also take the general path). Arguments are left to each field's `value_of`.
+fn plain_fields(set: &SelectionSet) -> Option<Vec<&Field>> {
     let mut fields = Vec::with_capacity(set.items.len());
     for selection in &set.items {
         let Selection::Field(field) = &selection.node else { return None };
         let field = &field.node;
-        if !field.arguments.is_empty() || !field.directives.is_empty() {
+        if !field.directives.is_empty() {
             return None;
         }
         if fields.iter().any(|f: &&Field| f.response_key().node == field.response_key().node) {
@@ -42,63 +42,98 @@ fn plain_fields(set: &SelectionSet) -> Option<impl Iterator<Item = &Field>> {
         }
         fields.push(field);
     }
-    Some(fields.into_iter())
+    Some(fields)
 }
 
-fn object(set: &SelectionSet, mut value_of: impl FnMut(&Field) -> Option<Value>) -> Option<Value> {
+/// The object value of `set`, field by field; `None` as soon as one field is not plain.
+pub fn object(set: &SelectionSet, mut value_of: impl FnMut(&Field) -> Option<Value>) -> Option<Value> {
     let fields = plain_fields(set)?;
-    let mut map = IndexMap::with_capacity(set.items.len());
+    let mut map = IndexMap::with_capacity(fields.len());
     for field in fields {
         map.insert(field.response_key().node.clone(), value_of(field)?);
     }
     Some(Value::Object(map))
 }
 
-fn leaf<T: PlainFields>(set: &SelectionSet, value: &T) -> Option<Value> {
+/// An object of stored values: every selected field a leaf without arguments, valued by
+/// `value_of(name)`.
+pub fn leaf_of(set: &SelectionSet, type_name: &str, value_of: impl Fn(&str) -> Option<Value>) -> Option<Value> {
     object(set, |field| {
-        if !field.selection_set.node.items.is_empty() {
+        if !field.arguments.is_empty() || !field.selection_set.node.items.is_empty() {
             return None;
         }
         match field.name.node.as_str() {
-            "__typename" => Some(Value::String(value.introspection_type_name().into_owned())),
-            name => value.plain_field(name),
+            "__typename" => Some(Value::String(type_name.to_owned())),
+            name => value_of(name),
         }
     })
 }
 
-fn cursor_value(cursor: Option<String>) -> Value {
-    cursor.map(Value::String).unwrap_or(Value::Null)
+fn leaf<T: PlainFields>(set: &SelectionSet, value: &T) -> Option<Value> {
+    leaf_of(set, &value.introspection_type_name(), |name| value.plain_field(name))
 }
 
-fn connection<T: PlainFields>(set: &SelectionSet, page: &IdConnection<T>) -> Option<Value> {
-    let edge_type = format!("{}Edge", T::type_name());
+fn cursor_value(id: Option<i64>) -> Value {
+    id.map(|id| Value::String(OpaqueCursor(id).encode_cursor())).unwrap_or(Value::Null)
+}
+
+/// A page of `items` shown as the connection of `node_type` (`XConnection` of `XEdge`),
+/// with id cursors; each node valued by `node(selection, item)`.
+pub fn connection_of<I>(
+    set: &SelectionSet,
+    node_type: &str,
+    items: &[I],
+    has_previous_page: bool,
+    has_next_page: bool,
+    id: impl Fn(&I) -> i64,
+    node: impl Fn(&SelectionSet, &I) -> Option<Value>,
+) -> Option<Value> {
     object(set, |field| {
+        if !field.arguments.is_empty() {
+            return None;
+        }
         let selected = &field.selection_set.node;
         match field.name.node.as_str() {
-            "__typename" => Some(Value::String(IdConnection::<T>::type_name().into_owned())),
+            "__typename" => Some(Value::String(format!("{node_type}Connection"))),
             "edges" => {
-                let edges = page.edges.iter().map(|edge| {
-                    object(selected, |f| match f.name.node.as_str() {
-                        "__typename" => Some(Value::String(edge_type.clone())),
-                        "cursor" => Some(Value::String(edge.cursor.encode_cursor())),
-                        "node" => leaf(&f.selection_set.node, &edge.node),
-                        _ => None,
+                let edges = items.iter().map(|item| {
+                    object(selected, |f| {
+                        if !f.arguments.is_empty() {
+                            return None;
+                        }
+                        match f.name.node.as_str() {
+                            "__typename" => Some(Value::String(format!("{node_type}Edge"))),
+                            "cursor" => Some(cursor_value(Some(id(item)))),
+                            "node" => node(&f.selection_set.node, item),
+                            _ => None,
+                        }
                     })
                 });
                 edges.collect::<Option<Vec<_>>>().map(Value::List)
             }
-            "nodes" => page.edges.iter().map(|e| leaf(selected, &e.node)).collect::<Option<Vec<_>>>().map(Value::List),
-            "pageInfo" => object(selected, |f| match f.name.node.as_str() {
-                "__typename" => Some(Value::String("PageInfo".into())),
-                "hasPreviousPage" => Some(Value::Boolean(page.has_previous_page)),
-                "hasNextPage" => Some(Value::Boolean(page.has_next_page)),
-                "startCursor" => Some(cursor_value(page.edges.first().map(|e| e.cursor.encode_cursor()))),
-                "endCursor" => Some(cursor_value(page.edges.last().map(|e| e.cursor.encode_cursor()))),
+            "nodes" => items.iter().map(|item| node(selected, item)).collect::<Option<Vec<_>>>().map(Value::List),
+            "pageInfo" => leaf_of(selected, "PageInfo", |name| match name {
+                "hasPreviousPage" => Some(Value::Boolean(has_previous_page)),
+                "hasNextPage" => Some(Value::Boolean(has_next_page)),
+                "startCursor" => Some(cursor_value(items.first().map(&id))),
+                "endCursor" => Some(cursor_value(items.last().map(&id))),
                 _ => None,
             }),
             _ => None,
         }
     })
+}
+
+fn connection<T: PlainFields>(set: &SelectionSet, page: &IdConnection<T>) -> Option<Value> {
+    connection_of(
+        set,
+        &T::type_name(),
+        &page.edges,
+        page.has_previous_page,
+        page.has_next_page,
+        |edge| edge.cursor.0,
+        |selected, edge| leaf(selected, &edge.node),
+    )
 }
 
 /// `T`, resolved by the fast path when its selection is plain.

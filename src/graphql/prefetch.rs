@@ -16,13 +16,13 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use async_graphql::{Context, InputType, Lookahead, SelectionField, Value};
+use async_graphql::{Context, InputType, Lookahead, Name, SelectionField, Value};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order, Query, SelectStatement, UnionType};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, ExprTrait, IdenStatic};
 
 use crate::domain::access::{Permission, Viewer};
-use crate::entity::account;
 use crate::entity::enums::InvoiceStatus;
+use crate::entity::{account, group, invoice};
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::page_size;
 use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey, SecondariesPage, SecondaryCountKey};
@@ -31,24 +31,32 @@ use crate::graphql::rows;
 const ROW: &str = "canopy_row";
 const SECONDARIES: &str = "canopy_secondaries";
 
-/// The one first-page shape (`first`, and `status` where the field has it) of every
-/// selection in `fields`, or `None` when there are none, they differ, or one asks for a
-/// later page: those are left to the loader.
-fn first_page_shape(fields: Vec<SelectionField<'_>>) -> Option<(u64, Option<InvoiceStatus>)> {
+/// A first page: `first`, and `status` where the field has it.
+pub type PageShape = (u64, Option<InvoiceStatus>);
+
+/// The first-page shape of one connection field from its resolved arguments; `None` for
+/// a later page, an invalid size, or an argument this does not know (the general path
+/// answers those, errors included).
+pub fn page_shape(arguments: impl IntoIterator<Item = (Name, Value)>) -> Option<PageShape> {
+    let mut first = None;
+    let mut status = None;
+    for (name, value) in arguments {
+        match (name.as_str(), value) {
+            (_, Value::Null) => {}
+            ("first", Value::Number(n)) => first = Some(i32::try_from(n.as_i64()?).ok()?),
+            ("status", value) => status = Some(InvoiceStatus::parse(Some(value)).ok()?),
+            _ => return None,
+        }
+    }
+    Some((page_size(first).ok()?, status))
+}
+
+/// The one first-page shape of every selection in `fields`, or `None` when there are
+/// none, they differ, or one asks for a later page: those are left to the loader.
+fn first_page_shape(fields: Vec<SelectionField<'_>>) -> Option<PageShape> {
     let mut shape = None;
     for field in fields {
-        let mut first = None;
-        let mut status = None;
-        for (name, value) in field.arguments().ok()? {
-            match (name.as_str(), value) {
-                (_, Value::Null) => {}
-                ("first", Value::Number(n)) => first = Some(i32::try_from(n.as_i64()?).ok()?),
-                ("status", value) => status = Some(InvoiceStatus::parse(Some(value)).ok()?),
-                // A later page, or an argument this does not know.
-                _ => return None,
-            }
-        }
-        let this = (page_size(first).ok()?, status);
+        let this = page_shape(field.arguments().ok()?)?;
         if shape.is_some_and(|s| s != this) {
             return None;
         }
@@ -57,14 +65,15 @@ fn first_page_shape(fields: Vec<SelectionField<'_>>) -> Option<(u64, Option<Invo
     shape
 }
 
-/// What the query asks of the accounts at one level of the tree.
-#[derive(Default)]
-struct Asked {
-    group: bool,
-    open_balance: bool,
+/// What the query asks of the accounts at one level of the tree (and so what the
+/// prefetch loads for them).
+#[derive(Default, Clone, Copy)]
+pub struct Asked {
+    pub group: bool,
+    pub open_balance: bool,
     /// The invoice page every account at this level asks for (`None`: not asked, or not
     /// one plain first page).
-    invoices: Option<(u64, Option<InvoiceStatus>)>,
+    pub invoices: Option<PageShape>,
     /// Set when invoices are asked for in a shape the prefetch leaves to the loader.
     invoices_elsewhere: bool,
 }
@@ -94,58 +103,69 @@ pub fn secondaries_asked(ctx: &Context<'_>) -> Option<u64> {
     }
 }
 
+/// The groups, open balances and invoice pages of a tree's two levels, loaded ahead.
+#[derive(Default)]
+pub struct Relations {
+    /// What was loaded for the page's accounts (`[0]`) and for their secondaries (`[1]`).
+    pub levels: [Asked; 2],
+    pub groups: HashMap<GroupKey, group::Model>,
+    pub balances: HashMap<OpenBalanceKey, Vec<(String, i64)>>,
+    pub invoices: HashMap<InvoicesPage, Vec<invoice::Model>>,
+}
+
+impl Relations {
+    /// Hands everything to the request's loader, for the general resolvers.
+    pub async fn feed(self, loader: &DataLoader<Batch, HashMapCache>) {
+        loader.feed_many(self.groups).await;
+        loader.feed_many(self.balances).await;
+        loader.feed_many(self.invoices).await;
+    }
+}
+
 /// Loads, through the loaders, the groups, open balances and invoice pages that the page's
-/// accounts (`level_one`) and their secondaries (`level_two`) will ask for, and feeds them
-/// to the cache. Only what `edges { node { ... } }` selects is loaded.
-pub async fn prefetch_relations(
+/// accounts (`level_one`) and their secondaries (`level_two`) will ask for. Only what
+/// `edges { node { ... } }` selects is loaded.
+pub async fn prefetch_relations<'a>(
     ctx: &Context<'_>,
-    loader: &DataLoader<Batch, HashMapCache>,
+    batch: &Batch,
     viewer: &Viewer,
-    level_one: &[account::Model],
-    level_two: &[account::Model],
-) -> AppResult<()> {
+    level_one: impl Iterator<Item = &'a account::Model>,
+    level_two: impl Iterator<Item = &'a account::Model>,
+) -> AppResult<Relations> {
     let node = || ctx.look_ahead().field("edges").field("node");
-    let asked = [
-        (Asked::of(node()), level_one),
-        (Asked::of(node().field("secondaries").field("edges").field("node")), level_two),
-    ];
-    if asked.iter().any(|(a, _)| a.invoices_elsewhere) {
+    let levels = [Asked::of(node()), Asked::of(node().field("secondaries").field("edges").field("node"))];
+    if levels.iter().any(|a| a.invoices_elsewhere) {
         // One level would load through the loader anyway: let both, so they share a batch.
-        return Ok(());
+        return Ok(Relations::default());
     }
     let mut groups = Vec::new();
     let mut balances = Vec::new();
     let mut invoices = Vec::new();
-    for (asked, accounts) in &asked {
-        for account in accounts.iter() {
-            if asked.group
-                && let Some(group_id) = account.group_id
-            {
-                groups.push(GroupKey(group_id));
-            }
-            let may_view = viewer.rights_on(account).has(Permission::ViewInvoices);
-            if asked.open_balance && may_view {
-                balances.push(OpenBalanceKey(account.id));
-            }
-            if let Some((first, status)) = asked.invoices
-                && may_view
-            {
-                invoices.push(InvoicesPage { account_id: account.id, status, before_id: i64::MAX, first });
-            }
+    let accounts = level_one.map(|a| (&levels[0], a)).chain(level_two.map(|a| (&levels[1], a)));
+    for (asked, account) in accounts {
+        if asked.group
+            && let Some(group_id) = account.group_id
+        {
+            groups.push(GroupKey(group_id));
+        }
+        let may_view = viewer.rights_on(account).has(Permission::ViewInvoices);
+        if asked.open_balance && may_view {
+            balances.push(OpenBalanceKey(account.id));
+        }
+        if let Some((first, status)) = asked.invoices
+            && may_view
+        {
+            invoices.push(InvoicesPage { account_id: account.id, status, before_id: i64::MAX, first });
         }
     }
     groups.sort_unstable_by_key(|k| k.0);
     groups.dedup();
-    let batch = loader.loader();
     let (groups, balances, invoices) = futures_util::try_join!(
         load_if_any(batch, groups),
         load_if_any(batch, balances),
         load_if_any(batch, invoices),
     )?;
-    loader.feed_many(groups).await;
-    loader.feed_many(balances).await;
-    loader.feed_many(invoices).await;
-    Ok(())
+    Ok(Relations { levels, groups, balances, invoices })
 }
 
 async fn load_if_any<K>(batch: &Batch, keys: Vec<K>) -> AppResult<HashMap<K, <Batch as Loader<K>>::Value>>
@@ -159,19 +179,53 @@ where
     batch.load(&keys).await
 }
 
+/// The first page of secondaries under each account of a page.
+pub struct SecondaryPages {
+    pub first: u64,
+    /// `first + 1` rows (what the loader's `SecondariesPage` holds) by parent id; every
+    /// page account has an entry.
+    pub by_parent: HashMap<i64, Vec<account::Model>>,
+}
+
+impl SecondaryPages {
+    /// The secondaries the connections show: the first `first` of each page.
+    pub fn shown(&self) -> impl Iterator<Item = &account::Model> {
+        self.by_parent.values().flat_map(|rows| rows.iter().take(self.first as usize))
+    }
+}
+
 /// A page of accounts (`first + 1` rows) and the secondaries shown under the first `first`.
 pub struct Page {
     pub accounts: Vec<account::Model>,
-    pub secondaries: Vec<account::Model>,
+    /// How many secondaries each page account has (all of them, for its `role`).
+    pub secondary_counts: HashMap<i64, u64>,
+    pub secondaries: Option<SecondaryPages>,
 }
 
-/// `first + 1` accounts matching `page` by id after `after`, plus, when `secondaries` is
-/// given, the first `secondaries + 1` secondaries of each that `viewer` may see (fed to
-/// the loader as `SecondariesPage { after: 0, first: secondaries }`). Each page account's
-/// secondary count is fed as its `SecondaryCountKey`.
+impl Page {
+    /// Hands the counts and secondary pages to the request's loader, for the general
+    /// resolvers.
+    pub async fn feed(
+        counts: HashMap<i64, u64>,
+        secondaries: Option<SecondaryPages>,
+        loader: &DataLoader<Batch, HashMapCache>,
+    ) {
+        loader.feed_many(counts.into_iter().map(|(id, n)| (SecondaryCountKey(id), n))).await;
+        if let Some(pages) = secondaries {
+            let first = pages.first;
+            let pages = pages.by_parent.into_iter();
+            loader
+                .feed_many(pages.map(|(parent_id, rows)| (SecondariesPage { parent_id, after: 0, first }, rows)))
+                .await;
+        }
+    }
+}
+
+/// `first + 1` accounts matching `page` by id after `after`, with each one's secondary
+/// count, plus, when `secondaries` is given, the first `secondaries + 1` secondaries of
+/// each that `viewer` may see.
 pub async fn accounts_page(
     db: &impl ConnectionTrait,
-    loader: &DataLoader<Batch, HashMapCache>,
     viewer: &Viewer,
     page: Condition,
     after: i64,
@@ -234,32 +288,30 @@ pub async fn accounts_page(
     let rows = db.query_all(&statement).await?;
 
     let mut accounts = Vec::new();
-    let mut counts = Vec::new();
+    let mut secondary_counts = HashMap::new();
     let mut children: HashMap<i64, Vec<account::Model>> = HashMap::new();
     for row in &rows {
         let account = rows::account_at(row)?;
         let rank: i64 = row.try_get_by_index(rows::ACCOUNT_COLUMNS.len() + 1)?;
         if rank == 0 {
             let count: i64 = row.try_get_by_index(rows::ACCOUNT_COLUMNS.len())?;
-            counts.push((SecondaryCountKey(account.id), u64::try_from(count).unwrap_or(0)));
+            secondary_counts.insert(account.id, u64::try_from(count).unwrap_or(0));
             accounts.push(account);
         } else if let Some(parent) = account.parent_id {
             children.entry(parent).or_default().push(account);
         }
     }
     accounts.sort_by_key(|a| a.id);
-    loader.feed_many(counts).await;
-    let mut level_two = Vec::new();
-    if let Some(secondaries) = secondaries {
-        let mut pages = Vec::with_capacity(accounts.len());
-        for account in &accounts {
-            let mut rows = children.remove(&account.id).unwrap_or_default();
-            rows.sort_by_key(|s| s.id);
-            // What the connection shows: `first` of the `first + 1` rows fetched.
-            level_two.extend(rows.iter().take(secondaries as usize).cloned());
-            pages.push((SecondariesPage { parent_id: account.id, after: 0, first: secondaries }, rows));
-        }
-        loader.feed_many(pages).await;
-    }
-    Ok(Page { accounts, secondaries: level_two })
+    let secondaries = secondaries.map(|first| {
+        let by_parent = accounts
+            .iter()
+            .map(|account| {
+                let mut rows = children.remove(&account.id).unwrap_or_default();
+                rows.sort_by_key(|s| s.id);
+                (account.id, rows)
+            })
+            .collect();
+        SecondaryPages { first, by_parent }
+    });
+    Ok(Page { accounts, secondary_counts, secondaries })
 }

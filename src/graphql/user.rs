@@ -11,13 +11,14 @@ use crate::domain::identity::{self, EnrollInput as EnrollCommand, SignedIn};
 use crate::entity::{account, group, user};
 use crate::error::{AppError, AppResult, UserError};
 use crate::graphql::account::Account;
-use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
+use crate::graphql::connection::{connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::AccountKey;
 use crate::graphql::payload::into_payload;
 use crate::graphql::prefetch;
+use crate::graphql::tree::{AccountTree, Prefetched};
 
 /// A login of the portal.
 pub struct User(pub user::Model);
@@ -59,7 +60,7 @@ impl User {
             desc = "Only accounts that are not secondaries: the roots of the trees (main and standalone accounts)."
         )]
         top_level: Option<bool>,
-    ) -> Result<IdConnection<Account>> {
+    ) -> Result<AccountTree> {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
         let viewer = ctx.viewer()?;
@@ -71,13 +72,14 @@ impl User {
         }
         let secondaries = prefetch::secondaries_asked(ctx);
         let viewer = ctx.viewer()?;
-        let loader = ctx.loader()?;
-        let page = prefetch::accounts_page(ctx.db()?, loader, &viewer, page, after_id.unwrap_or(0), first, secondaries)
-            .await?;
-        let shown = &page.accounts[..page.accounts.len().min(first as usize)];
-        prefetch::prefetch_relations(ctx, loader, &viewer, shown, &page.secondaries).await?;
-        let rows = page.accounts;
-        Ok(connection_from_rows(rows, first, after_id.is_some(), |a| a.id, Account))
+        let loader = ctx.request()?.loader.clone();
+        let rows = prefetch::accounts_page(ctx.db()?, &viewer, page, after_id.unwrap_or(0), first, secondaries).await?;
+        let shown = rows.accounts.iter().take(first as usize);
+        let level_two = rows.secondaries.iter().flat_map(|pages| pages.shown());
+        let relations = prefetch::prefetch_relations(ctx, loader.loader(), &viewer, shown, level_two).await?;
+        let prefetch::Page { accounts, secondary_counts, secondaries } = rows;
+        let page = connection_from_rows(accounts, first, after_id.is_some(), |a| a.id, Account);
+        Ok(AccountTree::new(page, loader, Prefetched { viewer, secondary_counts, secondaries, relations }))
     }
     /// The groups this user is a member of, across families.
     async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Group>> {
