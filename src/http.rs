@@ -178,7 +178,7 @@ fn graphql_response(response: async_graphql::Response, media: MediaType, status:
         MediaType::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
     };
     let headers = response.http_headers.clone();
-    let body = match serde_json::to_string(&response) {
+    let body = match crate::graphql::plain::write_response(&response) {
         Ok(body) => body,
         Err(err) => {
             tracing::error!(error = %err, "could not serialise a response");
@@ -245,7 +245,8 @@ async fn execute(state: HttpState, headers: HeaderMap, client: String, request: 
         // In production only signed-in staff may introspect.
         let may_introspect =
             state.app.settings.server.profile == Profile::Development || viewer.as_ref().is_some_and(|v| v.is_staff());
-        let context = RequestContext::new(&state.app, viewer, session_id, client);
+        let mut context = RequestContext::new(&state.app, viewer, session_id, client);
+        context.prewritten_json = true;
         let mut request = request.data(context);
         if !may_introspect {
             request = request.disable_introspection();

@@ -41,6 +41,10 @@ pub struct RequestContext {
     /// The client address, for lockouts and rate limits.
     pub client: String,
     pub loader: Arc<DataLoader<Batch, HashMapCache>>,
+    /// The response is written by `plain::write_response` (HTTP), so the fast path may
+    /// hand it JSON text written ahead. Off for websockets, whose responses async-graphql
+    /// serialises itself.
+    pub prewritten_json: bool,
 }
 
 impl RequestContext {
@@ -52,7 +56,7 @@ impl RequestContext {
         let loader = DataLoader::with_cache(batch, tokio::spawn, HashMapCache::default())
             .delay(state.settings.loader_delay)
             .max_batch_size(most_keys);
-        Self { viewer, session_id, client, loader: Arc::new(loader) }
+        Self { viewer, session_id, client, loader: Arc::new(loader), prewritten_json: false }
     }
 
     pub fn viewer(&self) -> Option<Arc<Viewer>> {

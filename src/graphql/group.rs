@@ -12,6 +12,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{AccountKey, GroupAccountsPage, GroupMembersPage};
 use crate::graphql::payload::into_payload;
+use crate::graphql::plain::Stored;
 use crate::graphql::user::User;
 
 /// A group of a main account's family: its accounts, its members and their permissions
@@ -20,21 +21,23 @@ pub struct Group(pub group::Model);
 
 /// The stored fields of a group, for the fast path (they must equal the resolvers below).
 impl crate::graphql::plain::PlainFields for Group {
-    fn plain_field(&self, name: &str) -> Option<async_graphql::Value> {
+    fn plain_field(&self, name: &str) -> Option<Stored<'_>> {
         Group::stored_field(&self.0, name)
     }
 }
 
 impl Group {
     /// The value of a stored field of `group` (`None` for the others).
-    pub fn stored_field(group: &group::Model, name: &str) -> Option<async_graphql::Value> {
+    pub fn stored_field<'a>(group: &'a group::Model, name: &str) -> Option<Stored<'a>> {
         use async_graphql::ScalarType;
         use async_graphql::resolver_utils::enum_value;
         Some(match name {
-            "id" => ids::encode(NodeType::Group, group.id).to_value(),
-            "name" => async_graphql::Value::String(group.name.clone()),
-            "isDefault" => async_graphql::Value::Boolean(group.is_default),
-            "permissions" => async_graphql::Value::List(group_permissions(group).into_iter().map(enum_value).collect()),
+            "id" => Stored::Value(ids::encode(NodeType::Group, group.id).to_value()),
+            "name" => Stored::Str(&group.name),
+            "isDefault" => Stored::Value(async_graphql::Value::Boolean(group.is_default)),
+            "permissions" => Stored::Value(async_graphql::Value::List(
+                group_permissions(group).into_iter().map(enum_value).collect(),
+            )),
             _ => return None,
         })
     }

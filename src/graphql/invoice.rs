@@ -19,7 +19,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey};
 use crate::graphql::payload::into_payload;
-use crate::graphql::plain::PlainFields;
+use crate::graphql::plain::{PlainFields, Stored};
 use crate::graphql::scalars::{Cents, Date, Money};
 
 /// An invoice of one account.
@@ -117,23 +117,23 @@ pub struct CollectiveInvoice(pub collective_invoice::Model);
 
 /// The stored fields of an invoice, for the fast path (they must equal the resolvers above).
 impl PlainFields for Invoice {
-    fn plain_field(&self, name: &str) -> Option<async_graphql::Value> {
+    fn plain_field(&self, name: &str) -> Option<Stored<'_>> {
         Invoice::stored_field(&self.0, name)
     }
 }
 
 impl Invoice {
     /// The value of a stored field of `invoice` (`None` for the others).
-    pub fn stored_field(invoice: &invoice::Model, name: &str) -> Option<async_graphql::Value> {
+    pub fn stored_field<'a>(invoice: &'a invoice::Model, name: &str) -> Option<Stored<'a>> {
         use async_graphql::ScalarType;
         Some(match name {
-            "id" => ids::encode(NodeType::Invoice, invoice.id).to_value(),
-            "number" => async_graphql::Value::String(invoice.number.clone()),
-            "status" => async_graphql::resolver_utils::enum_value(invoice.status),
-            "currency" => async_graphql::Value::String(invoice.currency.clone()),
-            "totalCents" => Cents(invoice.total_cents).to_value(),
-            "issuedAt" => invoice.issued_at.to_value(),
-            "dueAt" => Date(invoice.due_at).to_value(),
+            "id" => Stored::Value(ids::encode(NodeType::Invoice, invoice.id).to_value()),
+            "number" => Stored::Str(&invoice.number),
+            "status" => Stored::enum_of(invoice.status),
+            "currency" => Stored::Str(&invoice.currency),
+            "totalCents" => Stored::Int(invoice.total_cents),
+            "issuedAt" => Stored::Value(invoice.issued_at.to_value()),
+            "dueAt" => Stored::Date(Date(invoice.due_at)),
             _ => return None,
         })
     }

@@ -1,122 +1,223 @@
-//! A fast path for plain selections of leaf-like objects.
+//! A fast path for plain selections: their JSON written straight from the rows.
 //!
-//! async-graphql resolves every field as a boxed future, joined per object, and the tree
-//! query selects about 20,000 of them, most inside invoice connections (`edges { node {
-//! number status totalCents ... } }`). Measured with perf, that machinery cost far more
-//! than the data. For objects whose selected fields are all plain (stored values: no
-//! arguments, no directives, no fragments, no I/O), the wrappers here build the response
-//! value directly from the selection set. Anything else falls back to the general
-//! resolver, so results never depend on which path ran (a test compares them).
+//! async-graphql resolves every field as a boxed future, collects the results into a
+//! `Value` tree (a hashed map per object, a string per value) and then serialises that
+//! tree. The SPA's tree query selects about 20,000 fields, most of them stored values
+//! inside connections (`edges { node { number status totalCents ... } }`): measured with
+//! perf, that machinery cost several times the data. For objects whose selected fields
+//! are all plain (stored values: no directives, no fragments, no I/O), the functions here
+//! write the response's JSON text directly from the selection set.
+//!
+//! The text travels to the HTTP layer as `Value::Binary` (a variant no field of this
+//! schema produces otherwise), and `write_response` copies it into the body as it is.
+//! Only requests whose response `write_response` writes allow it (`RequestContext::
+//! prewritten_json`); elsewhere (websockets) and for anything not plain, the general
+//! resolvers run, so results never depend on which path ran (tests compare them).
 //!
 //! The wrappers register exactly the wrapped type, so the schema does not change.
 
 use std::borrow::Cow;
+use std::io::Write;
 
 use async_graphql::connection::{CursorType, OpaqueCursor};
-use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
+use async_graphql::resolver_utils::EnumType;
 use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use axum::body::Bytes;
 
 use crate::graphql::connection::IdConnection;
+use crate::graphql::context::RequestContext;
+use crate::graphql::scalars::Date;
+
+/// The value of a plain field, borrowed from its row where it can be.
+pub enum Stored<'a> {
+    Str(&'a str),
+    Int(i64),
+    /// An enum value's GraphQL name.
+    Enum(&'static str),
+    Date(Date),
+    /// Anything else, as async-graphql renders it.
+    Value(Value),
+}
+
+impl Stored<'_> {
+    /// The enum value's GraphQL name (as `resolver_utils::enum_value` gives it).
+    pub fn enum_of<E: EnumType>(value: E) -> Stored<'static> {
+        match E::items().iter().find(|item| item.value == value) {
+            Some(item) => Stored::Enum(item.name),
+            None => Stored::Value(Value::Null),
+        }
+    }
+
+    pub fn optional(text: Option<&str>) -> Stored<'_> {
+        text.map(Stored::Str).unwrap_or(Stored::Value(Value::Null))
+    }
+}
 
 /// An object some of whose fields are stored values.
 pub trait PlainFields: OutputType {
     /// The value of field `name` when it needs nothing but `self`; `None` when the field
     /// needs the general resolver (arguments, loaders, rights).
-    fn plain_field(&self, name: &str) -> Option<Value>;
+    fn plain_field(&self, name: &str) -> Option<Stored<'_>>;
 }
 
-/// The selected fields, when none has directives (fragments and repeated response keys
-/// also take the general path). Arguments are left to each field's `value_of`.
-fn plain_fields(set: &SelectionSet) -> Option<Vec<&Field>> {
-    let mut fields = Vec::with_capacity(set.items.len());
-    for selection in &set.items {
+/// JSON text being written. Every writer answers `None` when the selection is not plain
+/// (the caller then drops the text and takes the general path).
+#[derive(Default)]
+pub struct Json(Vec<u8>);
+
+impl Json {
+    fn push(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
+    }
+
+    /// A GraphQL name (a key, `__typename`, an enum value): letters, digits and `_` only,
+    /// so it needs no escaping.
+    fn name(&mut self, name: &str) {
+        self.0.push(b'"');
+        self.push(name);
+        self.0.push(b'"');
+    }
+
+    pub fn string(&mut self, text: &str) -> Option<()> {
+        serde_json::to_writer(&mut self.0, text).ok()
+    }
+
+    pub fn stored(&mut self, value: &Stored<'_>) -> Option<()> {
+        match value {
+            Stored::Str(text) => self.string(text),
+            Stored::Int(number) => write!(self.0, "{number}").ok(),
+            Stored::Enum(name) => {
+                self.name(name);
+                Some(())
+            }
+            Stored::Date(date) => {
+                self.0.push(b'"');
+                date.write_to(&mut self.0);
+                self.0.push(b'"');
+                Some(())
+            }
+            Stored::Value(value) => write_value(value, &mut self.0).ok(),
+        }
+    }
+
+    /// A list of what `item` writes for each of `items`.
+    pub fn list<I>(&mut self, items: &[I], mut item: impl FnMut(&I, &mut Json) -> Option<()>) -> Option<()> {
+        self.0.push(b'[');
+        for (n, each) in items.iter().enumerate() {
+            if n > 0 {
+                self.0.push(b',');
+            }
+            item(each, self)?;
+        }
+        self.0.push(b']');
+        Some(())
+    }
+
+    /// The text as a value for async-graphql to carry to `write_response`.
+    pub fn into_value(self) -> Value {
+        Value::Binary(Bytes::from(self.0))
+    }
+}
+
+/// Whether this request's response is written by `write_response`, which takes
+/// `Value::Binary` as JSON text written ahead.
+pub fn prewritten_json(ctx: &ContextSelectionSet<'_>) -> bool {
+    ctx.data::<RequestContext>().is_ok_and(|request| request.prewritten_json)
+}
+
+/// Writes the object `set` selects, field by field, each with `value_of`; `None` when a
+/// selection is a fragment, has directives or repeats a response key, or when
+/// `value_of` gives up on a field.
+pub fn object(
+    set: &SelectionSet,
+    out: &mut Json,
+    mut value_of: impl FnMut(&Field, &mut Json) -> Option<()>,
+) -> Option<()> {
+    out.0.push(b'{');
+    for (n, selection) in set.items.iter().enumerate() {
         let Selection::Field(field) = &selection.node else { return None };
         let field = &field.node;
-        if !field.directives.is_empty() {
+        let key = &field.response_key().node;
+        let repeated =
+            set.items[..n].iter().any(|s| matches!(&s.node, Selection::Field(f) if f.node.response_key().node == *key));
+        if !field.directives.is_empty() || repeated {
             return None;
         }
-        if fields.iter().any(|f: &&Field| f.response_key().node == field.response_key().node) {
-            return None;
+        if n > 0 {
+            out.0.push(b',');
         }
-        fields.push(field);
+        out.name(key);
+        out.0.push(b':');
+        value_of(field, out)?;
     }
-    Some(fields)
+    out.0.push(b'}');
+    Some(())
 }
 
-/// The object value of `set`, field by field; `None` as soon as one field is not plain.
-pub fn object(set: &SelectionSet, mut value_of: impl FnMut(&Field) -> Option<Value>) -> Option<Value> {
-    let fields = plain_fields(set)?;
-    let mut map = IndexMap::with_capacity(fields.len());
-    for field in fields {
-        map.insert(field.response_key().node.clone(), value_of(field)?);
-    }
-    Some(Value::Object(map))
-}
-
-/// An object of stored values: every selected field a leaf without arguments, valued by
-/// `value_of(name)`.
-pub fn leaf_of(set: &SelectionSet, type_name: &str, value_of: impl Fn(&str) -> Option<Value>) -> Option<Value> {
-    object(set, |field| {
+/// Writes an object of stored values: every selected field a leaf without arguments,
+/// valued by `value_of(name)`.
+pub fn leaf<'a>(
+    set: &SelectionSet,
+    type_name: &str,
+    out: &mut Json,
+    value_of: impl Fn(&str) -> Option<Stored<'a>>,
+) -> Option<()> {
+    object(set, out, |field, out| {
         if !field.arguments.is_empty() || !field.selection_set.node.items.is_empty() {
             return None;
         }
         match field.name.node.as_str() {
-            "__typename" => Some(Value::String(type_name.to_owned())),
-            name => value_of(name),
+            "__typename" => out.string(type_name),
+            name => out.stored(&value_of(name)?),
         }
     })
 }
 
-fn leaf<T: PlainFields>(set: &SelectionSet, value: &T) -> Option<Value> {
-    leaf_of(set, &value.introspection_type_name(), |name| value.plain_field(name))
+fn cursor(id: Option<i64>) -> Stored<'static> {
+    Stored::Value(id.map(|id| Value::String(OpaqueCursor(id).encode_cursor())).unwrap_or(Value::Null))
 }
 
-fn cursor_value(id: Option<i64>) -> Value {
-    id.map(|id| Value::String(OpaqueCursor(id).encode_cursor())).unwrap_or(Value::Null)
-}
-
-/// A page of `items` shown as the connection of `node_type` (`XConnection` of `XEdge`),
-/// with id cursors; each node valued by `node(selection, item)`.
-pub fn connection_of<I>(
+/// Writes a page of `items` as the connection of `node_type` (`XConnection` of `XEdge`),
+/// with id cursors; each node written by `node(selection, item, out)`.
+#[allow(clippy::too_many_arguments)]
+pub fn connection<I>(
     set: &SelectionSet,
     node_type: &str,
     items: &[I],
     has_previous_page: bool,
     has_next_page: bool,
     id: impl Fn(&I) -> i64,
-    node: impl Fn(&SelectionSet, &I) -> Option<Value>,
-) -> Option<Value> {
-    object(set, |field| {
+    node: impl Fn(&SelectionSet, &I, &mut Json) -> Option<()>,
+    out: &mut Json,
+) -> Option<()> {
+    object(set, out, |field, out| {
         if !field.arguments.is_empty() {
             return None;
         }
         let selected = &field.selection_set.node;
         match field.name.node.as_str() {
-            "__typename" => Some(Value::String(format!("{node_type}Connection"))),
-            "edges" => {
-                let edges = items.iter().map(|item| {
-                    object(selected, |f| {
-                        if !f.arguments.is_empty() {
-                            return None;
-                        }
-                        match f.name.node.as_str() {
-                            "__typename" => Some(Value::String(format!("{node_type}Edge"))),
-                            "cursor" => Some(cursor_value(Some(id(item)))),
-                            "node" => node(&f.selection_set.node, item),
-                            _ => None,
-                        }
-                    })
-                });
-                edges.collect::<Option<Vec<_>>>().map(Value::List)
-            }
-            "nodes" => items.iter().map(|item| node(selected, item)).collect::<Option<Vec<_>>>().map(Value::List),
-            "pageInfo" => leaf_of(selected, "PageInfo", |name| match name {
-                "hasPreviousPage" => Some(Value::Boolean(has_previous_page)),
-                "hasNextPage" => Some(Value::Boolean(has_next_page)),
-                "startCursor" => Some(cursor_value(items.first().map(&id))),
-                "endCursor" => Some(cursor_value(items.last().map(&id))),
+            "__typename" => out.string(&format!("{node_type}Connection")),
+            "edges" => out.list(items, |item, out| {
+                object(selected, out, |f, out| {
+                    if !f.arguments.is_empty() {
+                        return None;
+                    }
+                    match f.name.node.as_str() {
+                        "__typename" => out.string(&format!("{node_type}Edge")),
+                        "cursor" => out.stored(&cursor(Some(id(item)))),
+                        "node" => node(&f.selection_set.node, item, out),
+                        _ => None,
+                    }
+                })
+            }),
+            "nodes" => out.list(items, |item, out| node(selected, item, out)),
+            "pageInfo" => leaf(selected, "PageInfo", out, |name| match name {
+                "hasPreviousPage" => Some(Stored::Value(Value::Boolean(has_previous_page))),
+                "hasNextPage" => Some(Stored::Value(Value::Boolean(has_next_page))),
+                "startCursor" => Some(cursor(items.first().map(&id))),
+                "endCursor" => Some(cursor(items.last().map(&id))),
                 _ => None,
             }),
             _ => None,
@@ -124,19 +225,56 @@ pub fn connection_of<I>(
     })
 }
 
-fn connection<T: PlainFields>(set: &SelectionSet, page: &IdConnection<T>) -> Option<Value> {
-    connection_of(
-        set,
-        &T::type_name(),
-        &page.edges,
-        page.has_previous_page,
-        page.has_next_page,
-        |edge| edge.cursor.0,
-        |selected, edge| leaf(selected, &edge.node),
-    )
+/// Writes a value as JSON, copying `Value::Binary` (text written ahead) as it is.
+pub fn write_value(value: &Value, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    match value {
+        Value::Binary(json) => out.extend_from_slice(json),
+        Value::List(items) => {
+            out.push(b'[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(fields) => {
+            out.push(b'{');
+            for (n, (key, item)) in fields.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, key.as_str())?;
+                out.push(b':');
+                write_value(item, out)?;
+            }
+            out.push(b'}');
+        }
+        other => serde_json::to_writer(out, other)?,
+    }
+    Ok(())
 }
 
-/// `T`, resolved by the fast path when its selection is plain.
+/// A response as `serde_json` writes `async_graphql::Response`, with the text written
+/// ahead copied in.
+pub fn write_response(response: &async_graphql::Response) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"data\":");
+    write_value(&response.data, &mut out)?;
+    if !response.extensions.is_empty() {
+        out.extend_from_slice(b",\"extensions\":");
+        serde_json::to_writer(&mut out, &response.extensions)?;
+    }
+    if !response.errors.is_empty() {
+        out.extend_from_slice(b",\"errors\":");
+        serde_json::to_writer(&mut out, &response.errors)?;
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
+/// `T`, written by the fast path when its selection is plain.
 pub struct Plain<T>(pub T);
 
 impl<T: PlainFields> OutputType for Plain<T> {
@@ -157,14 +295,18 @@ impl<T: PlainFields> OutputType for Plain<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        match leaf(&ctx.item.node, &self.0) {
-            Some(value) => Ok(value),
-            None => self.0.resolve(ctx, field).await,
+        if prewritten_json(ctx) {
+            let mut out = Json::default();
+            let type_name = self.0.introspection_type_name();
+            if leaf(&ctx.item.node, &type_name, &mut out, |name| self.0.plain_field(name)).is_some() {
+                return Ok(out.into_value());
+            }
         }
+        self.0.resolve(ctx, field).await
     }
 }
 
-/// A connection of `T`, resolved by the fast path when its selection is plain.
+/// A connection of `T`, written by the fast path when its selection is plain.
 pub struct PlainConnection<T: OutputType>(pub IdConnection<T>);
 
 impl<T: PlainFields> OutputType for PlainConnection<T> {
@@ -181,9 +323,23 @@ impl<T: PlainFields> OutputType for PlainConnection<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        match connection(&ctx.item.node, &self.0) {
-            Some(value) => Ok(value),
-            None => self.0.resolve(ctx, field).await,
+        if prewritten_json(ctx) {
+            let page = &self.0;
+            let mut out = Json::default();
+            let written = connection(
+                &ctx.item.node,
+                &T::type_name(),
+                &page.edges,
+                page.has_previous_page,
+                page.has_next_page,
+                |edge| edge.cursor.0,
+                |set, edge, out| leaf(set, &edge.node.introspection_type_name(), out, |n| edge.node.plain_field(n)),
+                &mut out,
+            );
+            if written.is_some() {
+                return Ok(out.into_value());
+            }
         }
+        self.0.resolve(ctx, field).await
     }
 }

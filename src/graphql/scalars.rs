@@ -1,5 +1,6 @@
 //! Custom scalars: `Cents` (64-bit minor units, sent as a JSON number) and `Money`.
 
+use crate::graphql::plain::Stored;
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value};
 
 /// An amount in minor units of a currency (cents). A 64-bit integer sent as a JSON
@@ -37,10 +38,17 @@ pub struct Money {
 
 /// The fast path's view of `Money` (both fields are stored values).
 impl crate::graphql::plain::PlainFields for Money {
-    fn plain_field(&self, name: &str) -> Option<Value> {
+    fn plain_field(&self, name: &str) -> Option<Stored<'_>> {
+        Money::stored_field(self.amount_cents, &self.currency, name)
+    }
+}
+
+impl Money {
+    /// The value of a field of the amount `cents` in `currency`.
+    pub fn stored_field<'a>(cents: Cents, currency: &'a str, name: &str) -> Option<Stored<'a>> {
         match name {
-            "amountCents" => Some(self.amount_cents.to_value()),
-            "currency" => Some(Value::String(self.currency.clone())),
+            "amountCents" => Some(Stored::Int(cents.0)),
+            "currency" => Some(Stored::Str(currency)),
             _ => None,
         }
     }
@@ -49,6 +57,23 @@ impl crate::graphql::plain::PlainFields for Money {
 /// A calendar date without a time zone, `YYYY-MM-DD` (e.g. `2026-12-31`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date(pub chrono::NaiveDate);
+
+impl Date {
+    /// Writes `YYYY-MM-DD`. Written out rather than through `format("%Y-%m-%d")`, which
+    /// parses its pattern on every call: the tree query writes thousands of due dates.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        use chrono::Datelike;
+        use std::io::Write;
+        let date = self.0;
+        let year = date.year();
+        // Writing to a Vec cannot fail.
+        let _ = if (0..=9999).contains(&year) {
+            write!(out, "{year:04}-{:02}-{:02}", date.month(), date.day())
+        } else {
+            write!(out, "{}", date.format("%Y-%m-%d"))
+        };
+    }
+}
 
 /// A calendar date without a time zone, `YYYY-MM-DD` (e.g. `2026-12-31`).
 #[Scalar(name = "Date")]
@@ -63,16 +88,8 @@ impl ScalarType for Date {
     }
 
     fn to_value(&self) -> Value {
-        use chrono::Datelike;
-        // Written out rather than through `format("%Y-%m-%d")`, which parses its pattern
-        // on every call: the tree query formats thousands of due dates.
-        let date = self.0;
-        let year = date.year();
-        let text = if (0..=9999).contains(&year) {
-            format!("{year:04}-{:02}-{:02}", date.month(), date.day())
-        } else {
-            date.format("%Y-%m-%d").to_string()
-        };
-        Value::String(text)
+        let mut text = Vec::with_capacity(10);
+        self.write_to(&mut text);
+        Value::String(String::from_utf8_lossy(&text).into_owned())
     }
 }

@@ -1,14 +1,16 @@
-//! The account tree, answered from what the prefetch loaded.
+//! The account tree, written from what the prefetch loaded.
 //!
 //! `viewer.accounts` loads its page, the first secondaries of each account and their
 //! groups, open balances and invoice pages ahead (`prefetch`). When the query asks for
-//! nothing else, the whole connection is built here in one synchronous walk of the
-//! selection set, instead of async-graphql resolving ~5,000 account fields as futures
-//! (in perf, that machinery was most of the server's CPU for the SPA's tree query).
+//! nothing else, the whole connection's JSON is written here in one synchronous walk of
+//! the selection set (`plain`), instead of async-graphql resolving ~5,000 account fields
+//! as futures, collecting them into a `Value` tree and serialising that (in perf, that
+//! machinery was most of the server's CPU for the SPA's tree query).
 //!
-//! Every field answered here answers exactly as its resolver in `account.rs` would
-//! (`tree_and_general_paths_answer_alike` compares them). Any field this does not know,
-//! any fragment or directive, a page shape that was not loaded ahead: the walk gives up,
+//! Every field written here answers exactly as its resolver in `account.rs` would
+//! (`the_prefetched_tree_answers_like_the_general_resolvers_for_every_right` compares
+//! them). Any field this does not know, any fragment or directive, a page shape that was
+//! not loaded ahead, a response not written by `plain::write_response`: the walk gives up,
 //! the prefetched rows are fed to the request's loader, and the general resolvers run
 //! from that cache.
 
@@ -18,19 +20,18 @@ use std::sync::{Arc, Mutex};
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::parser::types::{Field, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::resolver_utils::enum_value;
 use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value};
 
 use crate::domain::access::{Permission, Viewer};
 use crate::domain::accounts::{AccountRole, role_of};
-use crate::entity::account;
+use crate::entity::{account, invoice};
 use crate::graphql::account::Account;
 use crate::graphql::connection::IdConnection;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
 use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey};
-use crate::graphql::plain::{PlainFields, connection_of, leaf_of, object};
+use crate::graphql::plain::{Json, Stored, connection, leaf, object, prewritten_json};
 use crate::graphql::prefetch::{self, PageShape, Relations, SecondaryPages};
 use crate::graphql::scalars::{Cents, Money};
 use crate::metrics;
@@ -57,17 +58,23 @@ impl AccountTree {
     }
 
     fn walk(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
+        if !prewritten_json(ctx) {
+            return None;
+        }
         let guard = self.prefetched.lock().ok()?;
         let walk = Walk { ctx, data: guard.as_ref()? };
-        connection_of(
+        let mut out = Json::default();
+        connection(
             &ctx.item.node,
             "Account",
             &self.page.edges,
             self.page.has_previous_page,
             self.page.has_next_page,
             |edge| edge.cursor.0,
-            |set, edge| walk.account(set, &edge.node.0, 0),
-        )
+            |set, edge, out| walk.account(set, &edge.node.0, 0, out),
+            &mut out,
+        )?;
+        Some(out.into_value())
     }
 }
 
@@ -107,41 +114,38 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// An account at `level` (0: the page, 1: its secondaries).
-    fn account(&self, set: &SelectionSet, account: &account::Model, level: usize) -> Option<Value> {
+    /// Writes an account at `level` (0: the page, 1: its secondaries).
+    fn account(&self, set: &SelectionSet, account: &account::Model, level: usize, out: &mut Json) -> Option<()> {
         let asked = self.data.relations.levels.get(level)?;
-        object(set, |field| {
+        object(set, out, |field, out| {
             let selected = &field.selection_set.node;
-            let no_arguments = field.arguments.is_empty();
+            if !field.arguments.is_empty() && !matches!(field.name.node.as_str(), "invoices" | "secondaries") {
+                return None;
+            }
             match field.name.node.as_str() {
-                "__typename" => Some(Value::String("Account".to_owned())),
-                "id" if no_arguments => Some(ids::encode(NodeType::Account, account.id).to_value()),
-                "customerNumber" if no_arguments => Some(Value::String(account.customer_number.clone())),
-                "holderName" if no_arguments => Some(Value::String(account.holder_name.clone())),
-                "friendlyName" if no_arguments => {
-                    Some(account.friendly_name.clone().map(Value::String).unwrap_or(Value::Null))
+                "__typename" => out.string("Account"),
+                "id" => out.string(&ids::encode(NodeType::Account, account.id)),
+                "customerNumber" => out.string(&account.customer_number),
+                "holderName" => out.string(&account.holder_name),
+                "friendlyName" => out.stored(&Stored::optional(account.friendly_name.as_deref())),
+                "status" => out.stored(&Stored::enum_of(account.status)),
+                "billingMode" => out.stored(&Stored::enum_of(account.billing_mode)),
+                "createdAt" => out.stored(&Stored::Value(account.created_at.to_value())),
+                "role" => out.stored(&Stored::enum_of(self.role(account)?)),
+                "group" if asked.group => {
+                    let group = account.group_id.and_then(|id| self.data.relations.groups.get(&GroupKey(id)));
+                    match group {
+                        None => out.stored(&Stored::Value(Value::Null)),
+                        Some(group) => leaf(selected, "Group", out, |name| Group::stored_field(group, name)),
+                    }
                 }
-                "status" if no_arguments => Some(enum_value(account.status)),
-                "billingMode" if no_arguments => Some(enum_value(account.billing_mode)),
-                "createdAt" if no_arguments => Some(account.created_at.to_value()),
-                "role" if no_arguments => self.role(account).map(enum_value),
-                "group" if no_arguments && asked.group => match account.group_id {
-                    None => Some(Value::Null),
-                    Some(id) => match self.data.relations.groups.get(&GroupKey(id)) {
-                        None => Some(Value::Null),
-                        Some(group) => leaf_of(selected, "Group", |name| Group::stored_field(group, name)),
-                    },
-                },
-                "openBalance" if no_arguments && asked.open_balance => self.open_balance(selected, account),
+                "openBalance" if asked.open_balance => self.open_balance(selected, account, out),
                 "invoices" if asked.invoices.is_some() && self.page_shape(field) == asked.invoices => {
                     let (first, status) = asked.invoices?;
-                    self.invoices(
-                        selected,
-                        account,
-                        InvoicesPage { account_id: account.id, status, before_id: i64::MAX, first },
-                    )
+                    let key = InvoicesPage { account_id: account.id, status, before_id: i64::MAX, first };
+                    self.invoices(selected, account, key, out)
                 }
-                "secondaries" if level == 0 => self.secondaries(field, account),
+                "secondaries" if level == 0 => self.secondaries(field, account, out),
                 _ => None,
             }
         })
@@ -160,39 +164,34 @@ impl Walk<'_> {
     }
 
     /// As `Account.openBalance`.
-    fn open_balance(&self, set: &SelectionSet, account: &account::Model) -> Option<Value> {
-        if !self.may_view_invoices(account) {
-            return Some(Value::List(Vec::new()));
-        }
-        let balances = self.data.relations.balances.get(&OpenBalanceKey(account.id));
-        let entries = balances.into_iter().flatten().map(|(currency, cents)| {
-            let money = Money { amount_cents: Cents(*cents), currency: currency.clone() };
-            leaf_of(set, "Money", |name| money.plain_field(name))
-        });
-        entries.collect::<Option<Vec<_>>>().map(Value::List)
+    fn open_balance(&self, set: &SelectionSet, account: &account::Model, out: &mut Json) -> Option<()> {
+        let balances = match self.may_view_invoices(account) {
+            true => {
+                self.data.relations.balances.get(&OpenBalanceKey(account.id)).map(Vec::as_slice).unwrap_or_default()
+            }
+            false => &[],
+        };
+        out.list(balances, |(currency, cents), out| {
+            leaf(set, "Money", out, |name| Money::stored_field(Cents(*cents), currency, name))
+        })
     }
 
     /// As `Account.invoices` for the first page `key`.
-    fn invoices(&self, set: &SelectionSet, account: &account::Model, key: InvoicesPage) -> Option<Value> {
+    fn invoices(&self, set: &SelectionSet, account: &account::Model, key: InvoicesPage, out: &mut Json) -> Option<()> {
         let rows = match self.may_view_invoices(account) {
             true => self.data.relations.invoices.get(&key).map(Vec::as_slice).unwrap_or_default(),
             false => &[],
         };
         let shown = &rows[..rows.len().min(key.first as usize)];
         let has_next = rows.len() > shown.len();
-        connection_of(
-            set,
-            "Invoice",
-            shown,
-            false,
-            has_next,
-            |i| i.id,
-            |selected, invoice| leaf_of(selected, "Invoice", |name| Invoice::stored_field(invoice, name)),
-        )
+        let node = |selected: &SelectionSet, invoice: &invoice::Model, out: &mut Json| {
+            leaf(selected, "Invoice", out, |name| Invoice::stored_field(invoice, name))
+        };
+        connection(set, "Invoice", shown, false, has_next, |i| i.id, node, out)
     }
 
     /// As `Account.secondaries`, when the field asks for the first page loaded ahead.
-    fn secondaries(&self, field: &Field, account: &account::Model) -> Option<Value> {
+    fn secondaries(&self, field: &Field, account: &account::Model, out: &mut Json) -> Option<()> {
         let pages = self.data.secondaries.as_ref()?;
         if self.page_shape(field)? != (pages.first, None) {
             return None;
@@ -200,15 +199,10 @@ impl Walk<'_> {
         let rows = pages.by_parent.get(&account.id).map(Vec::as_slice).unwrap_or_default();
         let shown = &rows[..rows.len().min(pages.first as usize)];
         let has_next = rows.len() > shown.len();
-        connection_of(
-            &field.selection_set.node,
-            "Account",
-            shown,
-            false,
-            has_next,
-            |a| a.id,
-            |selected, secondary| self.account(selected, secondary, 1),
-        )
+        let node = |selected: &SelectionSet, secondary: &account::Model, out: &mut Json| {
+            self.account(selected, secondary, 1, out)
+        };
+        connection(&field.selection_set.node, "Account", shown, false, has_next, |a| a.id, node, out)
     }
 
     /// The page shape of a connection field's arguments, variables resolved as the

@@ -307,6 +307,26 @@ async fn open_items_run_the_same_few_statements_for_2_20_and_100_mains() {
     assert_few_and_constant(&counts, MOST_STATEMENTS, "2, 20, 100 mains");
 }
 
+/// Outside HTTP (websockets run the schema directly) nothing is written ahead as JSON
+/// text: the schema's own answer to the tree query is the JSON the HTTP endpoint writes.
+#[tokio::test]
+async fn the_tree_query_answers_the_same_outside_http() {
+    let app = app_with_families(3).await;
+    let staff = app.staff_token().await;
+    let over_http = app.data(Some(&staff), SPA_TREE_QUERY, json!({"n": 3})).await;
+    let (viewer, session_id) =
+        canopy::http::viewer_for_token(&app.state, Some(&staff)).await.expect("auth").expect("a viewer");
+    let context =
+        canopy::graphql::context::RequestContext::new(&app.state, Some(viewer), Some(session_id), "127.0.0.1".into());
+    let schema = canopy::graphql::schema_builder().data(app.state.clone()).finish();
+    let variables = async_graphql::Variables::from_json(json!({"n": 3}));
+    let response = schema.execute(async_graphql::Request::new(SPA_TREE_QUERY).variables(variables).data(context)).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let direct = response.data.into_json().expect("json");
+    assert_eq!(direct["viewer"]["accounts"]["edges"].as_array().map(Vec::len), Some(3));
+    assert_eq!(direct, over_http);
+}
+
 /// The fast path for plain selections (`graphql::plain`) answers exactly what the general
 /// resolvers answer: the same document with a directive in every plain object (which
 /// sends it down the general path) gives the same data.
