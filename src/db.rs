@@ -24,6 +24,10 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         let size = std::env::var("CANOPY_DB_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
         let statement_timeout =
             std::env::var("CANOPY_STATEMENT_TIMEOUT_MS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(15_000);
+        // A connection is pinged before use only after idling 30 s (one that a proxy or
+        // a restart may have dropped). Pinging on every checkout, the default, put a round
+        // trip before each of a tree query's five statements.
+        options.test_before_acquire_if_idle_for(Duration::from_secs(30));
         options.max_connections(size).min_connections(1).map_sqlx_postgres_opts(move |pg| {
             // No statement may run away with a connection.
             pg.options([("statement_timeout", format!("{statement_timeout}ms"))])

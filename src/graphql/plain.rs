@@ -17,7 +17,6 @@
 //! The wrappers register exactly the wrapped type, so the schema does not change.
 
 use std::borrow::Cow;
-use std::io::Write;
 
 use async_graphql::connection::{CursorType, OpaqueCursor};
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
@@ -65,59 +64,64 @@ pub trait PlainFields: OutputType {
 /// JSON text being written. Every writer answers `None` when the selection is not plain
 /// (the caller then drops the text and takes the general path).
 #[derive(Default)]
-pub struct Json(Vec<u8>);
+pub struct Json {
+    text: Vec<u8>,
+    /// Selection sets already checked by `object` (by address): the tree query writes the
+    /// same few sets thousands of times.
+    plain_sets: Vec<usize>,
+}
 
 impl Json {
     fn push(&mut self, text: &str) {
-        self.0.extend_from_slice(text.as_bytes());
+        self.text.extend_from_slice(text.as_bytes());
     }
 
     /// A GraphQL name (a key, `__typename`, an enum value): letters, digits and `_` only,
     /// so it needs no escaping.
     fn name(&mut self, name: &str) {
-        self.0.push(b'"');
+        self.text.push(b'"');
         self.push(name);
-        self.0.push(b'"');
+        self.text.push(b'"');
     }
 
     pub fn string(&mut self, text: &str) -> Option<()> {
-        serde_json::to_writer(&mut self.0, text).ok()
+        serde_json::to_writer(&mut self.text, text).ok()
     }
 
     pub fn stored(&mut self, value: &Stored<'_>) -> Option<()> {
         match value {
             Stored::Str(text) => self.string(text),
-            Stored::Int(number) => write!(self.0, "{number}").ok(),
+            Stored::Int(number) => serde_json::to_writer(&mut self.text, number).ok(),
             Stored::Enum(name) => {
                 self.name(name);
                 Some(())
             }
             Stored::Date(date) => {
-                self.0.push(b'"');
-                date.write_to(&mut self.0);
-                self.0.push(b'"');
+                self.text.push(b'"');
+                date.write_to(&mut self.text);
+                self.text.push(b'"');
                 Some(())
             }
-            Stored::Value(value) => write_value(value, &mut self.0).ok(),
+            Stored::Value(value) => write_value(value, &mut self.text).ok(),
         }
     }
 
     /// A list of what `item` writes for each of `items`.
     pub fn list<I>(&mut self, items: &[I], mut item: impl FnMut(&I, &mut Json) -> Option<()>) -> Option<()> {
-        self.0.push(b'[');
+        self.text.push(b'[');
         for (n, each) in items.iter().enumerate() {
             if n > 0 {
-                self.0.push(b',');
+                self.text.push(b',');
             }
             item(each, self)?;
         }
-        self.0.push(b']');
+        self.text.push(b']');
         Some(())
     }
 
     /// The text as a value for async-graphql to carry to `write_response`.
     pub fn into_value(self) -> Value {
-        Value::Binary(Bytes::from(self.0))
+        Value::Binary(Bytes::from(self.text))
     }
 }
 
@@ -125,6 +129,18 @@ impl Json {
 /// `Value::Binary` as JSON text written ahead.
 pub fn prewritten_json(ctx: &ContextSelectionSet<'_>) -> bool {
     ctx.data::<RequestContext>().is_ok_and(|request| request.prewritten_json)
+}
+
+/// Whether every selection of `set` is a field without directives, each response key
+/// once (fragments and directives take the general path).
+fn is_plain(set: &SelectionSet) -> bool {
+    set.items.iter().enumerate().all(|(n, selection)| {
+        let Selection::Field(field) = &selection.node else { return false };
+        let key = &field.node.response_key().node;
+        let repeated =
+            set.items[..n].iter().any(|s| matches!(&s.node, Selection::Field(f) if f.node.response_key().node == *key));
+        field.node.directives.is_empty() && !repeated
+    })
 }
 
 /// Writes the object `set` selects, field by field, each with `value_of`; `None` when a
@@ -135,24 +151,25 @@ pub fn object(
     out: &mut Json,
     mut value_of: impl FnMut(&Field, &mut Json) -> Option<()>,
 ) -> Option<()> {
-    out.0.push(b'{');
+    let address = set as *const SelectionSet as usize;
+    if !out.plain_sets.contains(&address) {
+        if !is_plain(set) {
+            return None;
+        }
+        out.plain_sets.push(address);
+    }
+    out.text.push(b'{');
     for (n, selection) in set.items.iter().enumerate() {
         let Selection::Field(field) = &selection.node else { return None };
         let field = &field.node;
-        let key = &field.response_key().node;
-        let repeated =
-            set.items[..n].iter().any(|s| matches!(&s.node, Selection::Field(f) if f.node.response_key().node == *key));
-        if !field.directives.is_empty() || repeated {
-            return None;
-        }
         if n > 0 {
-            out.0.push(b',');
+            out.text.push(b',');
         }
-        out.name(key);
-        out.0.push(b':');
+        out.name(&field.response_key().node);
+        out.text.push(b':');
         value_of(field, out)?;
     }
-    out.0.push(b'}');
+    out.text.push(b'}');
     Some(())
 }
 

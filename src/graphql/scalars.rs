@@ -65,13 +65,26 @@ impl Date {
         use chrono::Datelike;
         use std::io::Write;
         let date = self.0;
-        let year = date.year();
-        // Writing to a Vec cannot fail.
-        let _ = if (0..=9999).contains(&year) {
-            write!(out, "{year:04}-{:02}-{:02}", date.month(), date.day())
-        } else {
-            write!(out, "{}", date.format("%Y-%m-%d"))
-        };
+        match u32::try_from(date.year()) {
+            Ok(year) if year <= 9999 => {
+                let digit = |n: u32| b'0' + (n % 10) as u8;
+                let (month, day) = (date.month(), date.day());
+                out.extend_from_slice(&[
+                    digit(year / 1000),
+                    digit(year / 100),
+                    digit(year / 10),
+                    digit(year),
+                    b'-',
+                    digit(month / 10),
+                    digit(month),
+                    b'-',
+                    digit(day / 10),
+                    digit(day),
+                ]);
+            }
+            // Writing to a Vec cannot fail.
+            _ => drop(write!(out, "{}", date.format("%Y-%m-%d"))),
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! from that cache.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache};
@@ -62,7 +63,7 @@ impl AccountTree {
             return None;
         }
         let guard = self.prefetched.lock().ok()?;
-        let walk = Walk { ctx, data: guard.as_ref()? };
+        let walk = Walk { ctx, data: guard.as_ref()?, shapes: RefCell::default() };
         let mut out = Json::default();
         connection(
             &ctx.item.node,
@@ -111,6 +112,9 @@ impl OutputType for AccountTree {
 struct Walk<'a> {
     ctx: &'a ContextSelectionSet<'a>,
     data: &'a Prefetched,
+    /// `page_shape` by field address: each connection field is read once, not once per
+    /// account.
+    shapes: RefCell<Vec<(usize, Option<PageShape>)>>,
 }
 
 impl Walk<'_> {
@@ -208,11 +212,17 @@ impl Walk<'_> {
     /// The page shape of a connection field's arguments, variables resolved as the
     /// general path resolves them.
     fn page_shape(&self, field: &Field) -> Option<PageShape> {
+        let address = field as *const Field as usize;
+        if let Some((_, shape)) = self.shapes.borrow().iter().find(|(a, _)| *a == address) {
+            return *shape;
+        }
         let arguments = field.arguments.iter().map(|(name, value)| {
             let value = value.node.clone().into_const_with(|variable| self.variable(&variable).ok_or(())).ok()?;
             Some((name.node.clone(), value))
         });
-        prefetch::page_shape(arguments.collect::<Option<Vec<(Name, Value)>>>()?)
+        let shape = arguments.collect::<Option<Vec<(Name, Value)>>>().and_then(prefetch::page_shape);
+        self.shapes.borrow_mut().push((address, shape));
+        shape
     }
 
     /// A variable's value, or its default (async-graphql's own lookup is crate-private).
