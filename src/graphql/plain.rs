@@ -72,6 +72,11 @@ pub struct Json {
 }
 
 impl Json {
+    /// Room for about `bytes` of text, so a large page is not copied as it grows.
+    pub fn with_capacity(bytes: usize) -> Json {
+        Json { text: Vec::with_capacity(bytes), plain_sets: Vec::new() }
+    }
+
     fn push(&mut self, text: &str) {
         self.text.extend_from_slice(text.as_bytes());
     }
@@ -273,10 +278,20 @@ pub fn write_value(value: &Value, out: &mut Vec<u8>) -> serde_json::Result<()> {
     Ok(())
 }
 
+/// The length of the text written ahead inside `value`.
+fn prewritten_len(value: &Value) -> usize {
+    match value {
+        Value::Binary(json) => json.len(),
+        Value::List(items) => items.iter().map(prewritten_len).sum(),
+        Value::Object(fields) => fields.values().map(prewritten_len).sum(),
+        _ => 0,
+    }
+}
+
 /// A response as `serde_json` writes `async_graphql::Response`, with the text written
 /// ahead copied in.
 pub fn write_response(response: &async_graphql::Response) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(4096);
+    let mut out = Vec::with_capacity(4096 + prewritten_len(&response.data));
     out.extend_from_slice(b"{\"data\":");
     write_value(&response.data, &mut out)?;
     if !response.extensions.is_empty() {
