@@ -65,8 +65,9 @@ impl AccountTree {
         let guard = self.prefetched.lock().ok()?;
         let walk = Walk { ctx, data: guard.as_ref()?, shapes: RefCell::default() };
         let shown = self.page.edges.len() + walk.data.secondaries.as_ref().map_or(0, |s| s.shown().count());
-        // About 0.8 KB per account in the SPA's tree query.
-        let mut out = Json::with_capacity(1024 * shown);
+        // About 0.8 KB per account in the SPA's tree query; at most 512 KiB up front, so
+        // a wide page with a narrow selection does not reserve megabytes it never writes.
+        let mut out = Json::with_capacity((1024 * shown).min(512 * 1024));
         connection(
             &ctx.item.node,
             "Account",
