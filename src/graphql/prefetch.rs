@@ -3,15 +3,14 @@
 //! The SPA's tree query asks for a page of accounts and, for each, its first secondaries;
 //! then groups, open balances and invoices of both levels. Loaded level by level that is
 //! one statement per relation *and level*. Fetching the page together with the first
-//! secondaries of each account, and feeding those to the request's DataLoader, lets both
-//! levels' groups, balances and invoices queue into the same batches: one statement per
-//! relation for the whole tree. The same statement counts each page account's
-//! secondaries, which is what its `role` needs.
+//! secondaries of each account lets both levels' groups, balances and invoices be loaded
+//! in the same batches: one statement per relation for the whole tree. The same statement
+//! counts each page account's secondaries, which is what its `role` needs.
 //!
 //! When the query asks for them, the page's groups, open balances and invoice pages are
-//! then loaded right away, through the same loaders, and fed in too: every field of the
-//! tree resolves from the cache on its first poll, instead of thousands of fields each
-//! queueing a key and waiting to be woken (a fifth of the server's CPU in perf).
+//! then loaded right away, through the same loaders. `graphql::tree` writes the tree from
+//! these rows, or, when the general resolvers have to run, feeds them all to the
+//! request's DataLoader first, so every field resolves from its cache.
 
 use std::collections::HashMap;
 
@@ -25,7 +24,7 @@ use crate::entity::enums::InvoiceStatus;
 use crate::entity::{account, group, invoice};
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::page_size;
-use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey, SecondariesPage, SecondaryCountKey};
+use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey, SecondariesPage};
 use crate::graphql::rows;
 
 const ROW: &str = "canopy_row";
@@ -202,22 +201,12 @@ pub struct Page {
     pub secondaries: Option<SecondaryPages>,
 }
 
-impl Page {
-    /// Hands the counts and secondary pages to the request's loader, for the general
-    /// resolvers.
-    pub async fn feed(
-        counts: HashMap<i64, u64>,
-        secondaries: Option<SecondaryPages>,
-        loader: &DataLoader<Batch, HashMapCache>,
-    ) {
-        loader.feed_many(counts.into_iter().map(|(id, n)| (SecondaryCountKey(id), n))).await;
-        if let Some(pages) = secondaries {
-            let first = pages.first;
-            let pages = pages.by_parent.into_iter();
-            loader
-                .feed_many(pages.map(|(parent_id, rows)| (SecondariesPage { parent_id, after: 0, first }, rows)))
-                .await;
-        }
+impl SecondaryPages {
+    /// Hands the pages to the request's loader, as `SecondariesPage { after: 0, first }`.
+    pub async fn feed(self, loader: &DataLoader<Batch, HashMapCache>) {
+        let first = self.first;
+        let pages = self.by_parent.into_iter();
+        loader.feed_many(pages.map(|(parent_id, rows)| (SecondariesPage { parent_id, after: 0, first }, rows))).await;
     }
 }
 

@@ -31,7 +31,7 @@ use crate::graphql::connection::IdConnection;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
-use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey};
+use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey, SecondaryCountKey};
 use crate::graphql::plain::{Json, Stored, connection, leaf, object, prewritten_json};
 use crate::graphql::prefetch::{self, PageShape, Relations, SecondaryPages};
 use crate::graphql::scalars::{Cents, Money};
@@ -43,6 +43,18 @@ pub struct Prefetched {
     pub secondary_counts: std::collections::HashMap<i64, u64>,
     pub secondaries: Option<SecondaryPages>,
     pub relations: Relations,
+}
+
+impl Prefetched {
+    /// Hands everything to the request's loader, for the general resolvers.
+    async fn feed(self, loader: &DataLoader<Batch, HashMapCache>) {
+        let counts = self.secondary_counts.into_iter();
+        loader.feed_many(counts.map(|(id, n)| (SecondaryCountKey(id), n))).await;
+        if let Some(pages) = self.secondaries {
+            pages.feed(loader).await;
+        }
+        self.relations.feed(loader).await;
+    }
 }
 
 /// A page of accounts (the schema's `AccountConnection`) with what was loaded ahead.
@@ -103,8 +115,7 @@ impl OutputType for AccountTree {
         metrics::count_account_tree(false);
         let prefetched = self.prefetched.lock().ok().and_then(|mut slot| slot.take());
         if let Some(data) = prefetched {
-            prefetch::Page::feed(data.secondary_counts, data.secondaries, &self.loader).await;
-            data.relations.feed(&self.loader).await;
+            data.feed(&self.loader).await;
         }
         self.page.resolve(ctx, field).await
     }
