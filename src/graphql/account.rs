@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use crate::crypto;
 use crate::domain::access::Permission;
 use crate::domain::accounts::{AccountRole, role_of};
-use crate::entity::account;
 use crate::entity::enums::{AccountStatus, BillingMode, InvoiceStatus};
-use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
+use crate::entity::{account, invoice};
+use crate::graphql::connection::{IdConnection, connection_from_rows, connection_of_page, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
@@ -137,17 +137,18 @@ impl Account {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
         if !ctx.viewer()?.rights_on(&self.0).has(Permission::ViewInvoices) {
-            return Ok(PlainConnection(connection_from_rows(
+            return Ok(PlainConnection(connection_of_page(
                 Vec::new(),
-                first,
                 false,
-                |i: &crate::entity::invoice::Model| i.id,
+                false,
+                |i: &invoice::Model| i.id,
                 Invoice,
             )));
         }
         let page = InvoicesPage { account_id: self.0.id, status, before_id: after_id.unwrap_or(i64::MAX), first };
-        let rows = ctx.loader()?.load_one(page).await?.unwrap_or_default();
-        Ok(PlainConnection(connection_from_rows(rows, first, after_id.is_some(), |i| i.id, Invoice)))
+        let page = ctx.loader()?.load_one(page).await?.unwrap_or_default();
+        let rows = page.models();
+        Ok(PlainConnection(connection_of_page(rows, after_id.is_some(), page.has_more(), |i| i.id, Invoice)))
     }
 
     /// The collective invoices billed to this main account, newest first (empty without

@@ -51,6 +51,21 @@ where
 {
     let has_next = rows.len() as u64 > first;
     rows.truncate(first as usize);
+    connection_of_page(rows, has_previous, has_next, key, node)
+}
+
+/// A connection of a page already cut to size.
+pub fn connection_of_page<R, T, K>(
+    rows: impl IntoIterator<Item = R>,
+    has_previous: bool,
+    has_next: bool,
+    key: impl Fn(&R) -> K,
+    node: impl Fn(R) -> T,
+) -> Connection<OpaqueCursor<K>, T>
+where
+    T: OutputType,
+    K: serde::Serialize + serde::de::DeserializeOwned + Send + Sync,
+{
     let mut connection = Connection::new(has_previous, has_next);
     connection.edges.extend(rows.into_iter().map(|row| Edge::new(OpaqueCursor(key(&row)), node(row))));
     connection

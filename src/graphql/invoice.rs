@@ -17,6 +17,7 @@ use crate::graphql::account::Account;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
+use crate::graphql::invoice_page::InvoiceFields;
 use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey};
 use crate::graphql::payload::into_payload;
 use crate::graphql::plain::{PlainFields, Stored};
@@ -118,19 +119,19 @@ pub struct CollectiveInvoice(pub collective_invoice::Model);
 /// The stored fields of an invoice, for the fast path (they must equal the resolvers above).
 impl PlainFields for Invoice {
     fn plain_field(&self, name: &str) -> Option<Stored<'_>> {
-        Invoice::stored_field(&self.0, name)
+        Invoice::stored_field(&InvoiceFields::from(&self.0), name)
     }
 }
 
 impl Invoice {
     /// The value of a stored field of `invoice` (`None` for the others).
-    pub fn stored_field<'a>(invoice: &'a invoice::Model, name: &str) -> Option<Stored<'a>> {
+    pub fn stored_field<'a>(invoice: &InvoiceFields<'a>, name: &str) -> Option<Stored<'a>> {
         use async_graphql::ScalarType;
         Some(match name {
             "id" => Stored::Value(ids::encode(NodeType::Invoice, invoice.id).to_value()),
-            "number" => Stored::Str(&invoice.number),
+            "number" => Stored::Str(invoice.number),
             "status" => Stored::enum_of(invoice.status),
-            "currency" => Stored::Str(&invoice.currency),
+            "currency" => Stored::Str(invoice.currency),
             "totalCents" => Stored::Int(invoice.total_cents),
             "issuedAt" => Stored::Value(invoice.issued_at.to_value()),
             "dueAt" => Stored::Date(Date(invoice.due_at)),

@@ -18,6 +18,7 @@ use crate::entity::enums::InvoiceStatus;
 use crate::entity::{account, collective_invoice, group, invoice, invoice_line, payment, product, user};
 use crate::error::AppError;
 use crate::graphql::context::{SharedViewer, read_viewer};
+use crate::graphql::invoice_page::InvoicePage;
 use crate::graphql::rows;
 
 /// The per-request batch loader: one database handle and the viewer whose rights filter
@@ -296,8 +297,9 @@ impl Loader<OpenBalanceKey> for Batch {
     }
 }
 
-/// A page of an account's invoices, newest first, optionally of one status. Holds
-/// `first + 1` rows. The caller checks VIEW_INVOICES on the account it already holds.
+/// A page of an account's invoices, newest first, optionally of one status (read as
+/// `first + 1` rows, to know whether more follow). The caller checks VIEW_INVOICES on the
+/// account it already holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InvoicesPage {
     pub account_id: i64,
@@ -308,7 +310,7 @@ pub struct InvoicesPage {
 }
 
 impl Loader<InvoicesPage> for Batch {
-    type Value = Vec<invoice::Model>;
+    type Value = InvoicePage;
     type Error = AppError;
 
     async fn load(&self, keys: &[InvoicesPage]) -> Result<HashMap<InvoicesPage, Self::Value>, Self::Error> {
@@ -318,8 +320,10 @@ impl Loader<InvoicesPage> for Batch {
             shapes.entry((key.status, key.before_id, key.first)).or_default().push(key.account_id);
         }
         for ((status, before_id, first), accounts) in shapes {
-            let rows = if self.db.get_database_backend() == DbBackend::Postgres {
-                latest_invoices_lateral(&self.db, &accounts, status, before_id, first + 1).await?
+            let mut pages: HashMap<i64, InvoicePage> =
+                accounts.iter().map(|a| (*a, InvoicePage::with_capacity(first as usize + 1))).collect();
+            if self.db.get_database_backend() == DbBackend::Postgres {
+                latest_invoices_lateral(&self.db, &accounts, status, before_id, first + 1, &mut pages).await?;
             } else {
                 let mut condition = Condition::all()
                     .add(invoice::Column::AccountId.is_in(accounts.clone()))
@@ -327,7 +331,7 @@ impl Loader<InvoicesPage> for Batch {
                 if let Some(status) = status {
                     condition = condition.add(invoice::Column::Status.eq(status));
                 }
-                first_rows_per(
+                let rows = first_rows_per(
                     &self.db,
                     invoice::Entity,
                     invoice::Column::AccountId,
@@ -336,14 +340,14 @@ impl Loader<InvoicesPage> for Batch {
                     condition,
                     first + 1,
                 )
-                .await?
-            };
-            let mut grouped: HashMap<i64, Vec<invoice::Model>> = accounts.iter().map(|a| (*a, Vec::new())).collect();
-            for row in rows {
-                grouped.entry(row.account_id).or_default().push(row);
+                .await?;
+                for row in rows {
+                    pages.entry(row.account_id).or_default().push_model(row);
+                }
             }
-            for (account_id, rows) in grouped {
-                out.insert(InvoicesPage { account_id, status, before_id, first }, rows);
+            for (account_id, mut page) in pages {
+                page.keep_first(first);
+                out.insert(InvoicesPage { account_id, status, before_id, first }, page);
             }
         }
         Ok(out)
@@ -352,14 +356,16 @@ impl Loader<InvoicesPage> for Batch {
 
 /// The latest `limit` invoices (by id, below `before_id`) of each account, on PostgreSQL:
 /// one index scan of (account_id, id) per account that stops after `limit` rows, where the
-/// window function would read every invoice of every account.
+/// window function would read every invoice of every account. Each row goes to its
+/// account's page in `pages`.
 async fn latest_invoices_lateral(
     db: &DatabaseConnection,
     accounts: &[i64],
     status: Option<InvoiceStatus>,
     before_id: i64,
     limit: u64,
-) -> Result<Vec<invoice::Model>, AppError> {
+    pages: &mut HashMap<i64, InvoicePage>,
+) -> Result<(), AppError> {
     let status_filter = if status.is_some() { "AND i.status = $4" } else { "" };
     let sql = format!(
         "SELECT {} FROM unnest($1::bigint[]) AS a(id) CROSS JOIN LATERAL \
@@ -371,8 +377,11 @@ async fn latest_invoices_lateral(
         values.push(sea_orm::ActiveEnum::to_value(&status).into());
     }
     let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-    let found = db.query_all_raw(statement).await?;
-    Ok(found.iter().map(rows::invoice_at).collect::<Result<_, _>>()?)
+    for row in db.query_all_raw(statement).await? {
+        let page = pages.entry(rows::invoice_account_at(&row)?).or_default();
+        rows::push_invoice_at(&row, page)?;
+    }
+    Ok(())
 }
 
 /// An invoice whose account the viewer may view invoices of.

@@ -9,6 +9,7 @@ pub mod family;
 pub mod group;
 pub mod ids;
 pub mod invoice;
+pub mod invoice_page;
 pub mod limits;
 pub mod loaders;
 pub mod node;

@@ -21,9 +21,10 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, ExprTrait, IdenStatic};
 
 use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
-use crate::entity::{account, group, invoice};
+use crate::entity::{account, group};
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::page_size;
+use crate::graphql::invoice_page::InvoicePage;
 use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey, SecondariesPage};
 use crate::graphql::rows;
 
@@ -109,7 +110,7 @@ pub struct Relations {
     pub levels: [Asked; 2],
     pub groups: HashMap<GroupKey, group::Model>,
     pub balances: HashMap<OpenBalanceKey, Vec<(String, i64)>>,
-    pub invoices: HashMap<InvoicesPage, Vec<invoice::Model>>,
+    pub invoices: HashMap<InvoicesPage, InvoicePage>,
 }
 
 impl Relations {

@@ -9,9 +9,13 @@
 //! values: a sixth of the server's CPU in perf). The statements here fix every column's
 //! type, and a value of the wrong width still fails to decode; the tests run both paths.
 
+use async_graphql::resolver_utils::EnumType;
 use sea_orm::sea_query::{Alias, Expr, SelectStatement};
 use sea_orm::sqlx::{self, Postgres, Row};
 use sea_orm::{DbErr, IdenStatic, QueryResult, TryGetable};
+
+use crate::entity::{account, invoice};
+use crate::graphql::invoice_page::{InvoicePage, InvoiceRow, TextAt};
 
 /// Column `index` of `row`.
 fn column<'r, T>(row: &'r QueryResult, index: usize) -> Result<T, DbErr>
@@ -24,7 +28,34 @@ where
     }
 }
 
-use crate::entity::{account, invoice};
+/// Text column `index` of `row`, appended to `page`'s buffer (on PostgreSQL without a
+/// `String` of its own).
+fn text_into(row: &QueryResult, index: usize, page: &mut InvoicePage) -> Result<TextAt, DbErr> {
+    match row.try_as_pg_row() {
+        Some(pg) => {
+            let text: &str = pg.try_get_unchecked(index).map_err(|err| DbErr::Type(err.to_string()))?;
+            Ok(page.push_text(text))
+        }
+        None => Ok(page.push_text(&row.try_get_by_index::<String>(index)?)),
+    }
+}
+
+/// Enum column `index` of `row`. On PostgreSQL its text is matched against the enum's
+/// GraphQL names without a `String` for it: the enums in `entity::enums` store their
+/// GraphQL names (both SCREAMING_SNAKE_CASE; the unit test below holds them to it).
+fn enum_column<E>(row: &QueryResult, index: usize) -> Result<E, DbErr>
+where
+    E: EnumType + TryGetable,
+{
+    match row.try_as_pg_row() {
+        Some(pg) => {
+            let name: &str = pg.try_get_unchecked(index).map_err(|err| DbErr::Type(err.to_string()))?;
+            let item = E::items().iter().find(|item| item.name == name);
+            item.map(|item| item.value).ok_or_else(|| DbErr::Type(format!("column {index} holds an unknown value")))
+        }
+        None => row.try_get_by_index(index),
+    }
+}
 
 /// The account columns, in the order `account_at` reads them.
 pub const ACCOUNT_COLUMNS: [account::Column; 16] = [
@@ -64,8 +95,8 @@ pub fn account_at(row: &QueryResult) -> Result<account::Model, DbErr> {
         friendly_name: column(row, 4)?,
         parent_id: column(row, 5)?,
         group_id: column(row, 6)?,
-        status: row.try_get_by_index(7)?,
-        billing_mode: row.try_get_by_index(8)?,
+        status: enum_column(row, 7)?,
+        billing_mode: enum_column(row, 8)?,
         product_id: column(row, 9)?,
         token_version: column(row, 10)?,
         call_forwarding_to: column(row, 11)?,
@@ -96,18 +127,49 @@ pub fn invoice_columns(alias: &str) -> String {
     .join(", ")
 }
 
-/// An invoice from `invoice_columns` at positions 0..10.
-pub fn invoice_at(row: &QueryResult) -> Result<invoice::Model, DbErr> {
-    Ok(invoice::Model {
+/// The account of the invoice in `row` (from `invoice_columns`).
+pub fn invoice_account_at(row: &QueryResult) -> Result<i64, DbErr> {
+    column(row, 2)
+}
+
+/// The invoice from `invoice_columns` at positions 0..10, appended to `page`.
+pub fn push_invoice_at(row: &QueryResult, page: &mut InvoicePage) -> Result<(), DbErr> {
+    let number = text_into(row, 1, page)?;
+    let currency = text_into(row, 4, page)?;
+    page.push(InvoiceRow {
         id: column(row, 0)?,
-        number: column(row, 1)?,
+        number,
         account_id: column(row, 2)?,
-        status: row.try_get_by_index(3)?,
-        currency: column(row, 4)?,
+        status: enum_column(row, 3)?,
+        currency,
         total_cents: column(row, 5)?,
         issued_at: column(row, 6)?,
         due_at: column(row, 7)?,
         collective_invoice_id: column(row, 8)?,
         paid_at: column(row, 9)?,
-    })
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
+    use sea_orm::{ActiveEnum, Iterable};
+
+    use crate::entity::enums::{AccountStatus, BillingMode, InvoiceStatus};
+
+    fn stores_graphql_names<E: EnumType + ActiveEnum<Value = String> + Iterable>() {
+        for value in E::iter() {
+            let item = E::items().iter().find(|item| item.value == value);
+            assert_eq!(item.map(|item| item.name.to_owned()), Some(value.to_value()));
+        }
+    }
+
+    /// `enum_column` reads these enums by their GraphQL names.
+    #[test]
+    fn enums_read_by_position_store_their_graphql_names() {
+        stores_graphql_names::<AccountStatus>();
+        stores_graphql_names::<BillingMode>();
+        stores_graphql_names::<InvoiceStatus>();
+    }
 }

@@ -25,12 +25,13 @@ use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ScalarTyp
 
 use crate::domain::access::{Permission, Viewer};
 use crate::domain::accounts::{AccountRole, role_of};
-use crate::entity::{account, invoice};
+use crate::entity::account;
 use crate::graphql::account::Account;
 use crate::graphql::connection::IdConnection;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
+use crate::graphql::invoice_page::InvoiceRow;
 use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey, SecondaryCountKey};
 use crate::graphql::plain::{Json, Stored, connection, leaf, object, prewritten_json};
 use crate::graphql::prefetch::{self, PageShape, Relations, SecondaryPages};
@@ -196,16 +197,16 @@ impl Walk<'_> {
 
     /// As `Account.invoices` for the first page `key`.
     fn invoices(&self, set: &SelectionSet, account: &account::Model, key: InvoicesPage, out: &mut Json) -> Option<()> {
-        let rows = match self.may_view_invoices(account) {
-            true => self.data.relations.invoices.get(&key).map(Vec::as_slice).unwrap_or_default(),
-            false => &[],
+        let page = match self.may_view_invoices(account) {
+            true => self.data.relations.invoices.get(&key),
+            false => None,
         };
-        let shown = &rows[..rows.len().min(key.first as usize)];
-        let has_next = rows.len() > shown.len();
-        let node = |selected: &SelectionSet, invoice: &invoice::Model, out: &mut Json| {
-            leaf(selected, "Invoice", out, |name| Invoice::stored_field(invoice, name))
+        let (rows, has_next) = page.map(|page| (page.rows(), page.has_more())).unwrap_or_default();
+        let node = |selected: &SelectionSet, row: &InvoiceRow, out: &mut Json| {
+            let fields = page?.fields(row);
+            leaf(selected, "Invoice", out, |name| Invoice::stored_field(&fields, name))
         };
-        connection(set, "Invoice", shown, false, has_next, |i| i.id, node, out)
+        connection(set, "Invoice", rows, false, has_next, |i| i.id, node, out)
     }
 
     /// As `Account.secondaries`, when the field asks for the first page loaded ahead.
