@@ -83,7 +83,8 @@ pub async fn hash_password(password: String, params: PasswordParams) -> AppResul
 thread_local! {
     /// argon2's working memory (19 MiB with the default cost), kept by each hashing
     /// thread: allocating and faulting in a fresh 19 MiB for every check doubled a login's
-    /// time under mimalloc. argon2 writes every block before it reads it, so reuse is safe.
+    /// time (measured under mimalloc). argon2 writes every block before it reads it, so
+    /// reuse is safe.
     static ARGON2_BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
