@@ -378,8 +378,8 @@ async fn latest_invoices_lateral(
     }
     let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
     for row in db.query_all_raw(statement).await? {
-        let page = pages.entry(rows::invoice_account_at(&row)?).or_default();
-        rows::push_invoice_at(&row, page)?;
+        let account_id = rows::invoice_account_at(&row)?;
+        rows::push_invoice_at(&row, account_id, pages.entry(account_id).or_default())?;
     }
     Ok(())
 }

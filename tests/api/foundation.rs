@@ -364,3 +364,58 @@ async fn plain_selections_answer_like_the_general_resolvers() {
     // have the same keys.
     assert_eq!(general, plain);
 }
+
+/// The tree's rows are decoded by position (on PostgreSQL from the binary format,
+/// `graphql::rows`); every field must equal what the entity's own decoding gives, read
+/// one by one through `node`. One invoice carries a timestamp with microseconds, a date
+/// before 2000, a negative amount and another status.
+#[tokio::test]
+async fn rows_decoded_by_position_equal_the_entities() {
+    use canopy::entity::{enums::InvoiceStatus, invoice};
+    use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
+    let app = TestApp::spawn().await;
+    canopy::seed::seed_bulk(&app.db, 2, 2, 3).await.expect("seed");
+    let newest = invoice::Entity::find().order_by_desc(invoice::Column::Id).one(&app.db).await.expect("select");
+    let mut edited: invoice::ActiveModel = newest.expect("an invoice").into();
+    edited.issued_at = Set("2026-03-04T05:06:07.123456Z".parse().expect("timestamp"));
+    edited.due_at = Set(chrono::NaiveDate::from_ymd_opt(1999, 12, 31).expect("date"));
+    edited.status = Set(InvoiceStatus::Void);
+    edited.total_cents = Set(-12_345);
+    edited.update(&app.db).await.expect("update");
+    let staff = app.staff_token().await;
+
+    const ACCOUNT: &str = "id customerNumber holderName friendlyName status billingMode createdAt";
+    const INVOICE: &str = "id number status currency totalCents issuedAt dueAt";
+    let tree = app
+        .data(
+            Some(&staff),
+            &format!("{{ viewer {{ accounts(first: 50) {{ edges {{ node {{ {ACCOUNT} invoices(first: 3) {{ edges {{ node {{ {INVOICE} }} }} }} }} }} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    let mut from_rows = Vec::new();
+    for edge in tree["viewer"]["accounts"]["edges"].as_array().expect("edges") {
+        let mut account = edge["node"].clone();
+        let invoices = account.as_object_mut().and_then(|a| a.remove("invoices")).expect("invoices");
+        from_rows.push(account);
+        from_rows.extend(invoices["edges"].as_array().expect("invoice edges").iter().map(|e| e["node"].clone()));
+    }
+    assert_eq!(from_rows.len(), 6 + 18, "six accounts with three invoices each");
+    assert!(from_rows.iter().any(|r| r["issuedAt"] == "2026-03-04T05:06:07.123456+00:00"), "{from_rows:?}");
+
+    let one_by_one = from_rows
+        .iter()
+        .enumerate()
+        .map(|(n, row)| {
+            format!(
+                "n{n}: node(id: \"{}\") {{ ... on Account {{ {ACCOUNT} }} ... on Invoice {{ {INVOICE} }} }}",
+                row["id"].as_str().expect("id")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let nodes = app.data(Some(&staff), &format!("{{ {one_by_one} }}"), json!({})).await;
+    for (n, row) in from_rows.iter().enumerate() {
+        assert_eq!(&nodes[format!("n{n}")], row);
+    }
+}
