@@ -9,7 +9,7 @@ use async_graphql::dataloader::Loader;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order, PgFunc, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ExprTrait, FromQueryResult,
-    IdenStatic, QueryFilter, QuerySelect,
+    IdenStatic, QueryFilter, QuerySelect, QueryTrait,
 };
 
 use crate::config::Settings;
@@ -265,13 +265,7 @@ impl Loader<OpenBalanceKey> for Batch {
     type Error = AppError;
 
     async fn load(&self, keys: &[OpenBalanceKey]) -> Result<HashMap<OpenBalanceKey, Self::Value>, Self::Error> {
-        #[derive(FromQueryResult)]
-        struct Row {
-            account_id: i64,
-            currency: String,
-            total: i64,
-        }
-        let rows = invoice::Entity::find()
+        let select = invoice::Entity::find()
             .select_only()
             .column(invoice::Column::AccountId)
             .column(invoice::Column::Currency)
@@ -283,12 +277,12 @@ impl Loader<OpenBalanceKey> for Batch {
             .filter(invoice::Column::Status.eq(InvoiceStatus::Open))
             .group_by(invoice::Column::AccountId)
             .group_by(invoice::Column::Currency)
-            .into_model::<Row>()
-            .all(&self.db)
-            .await?;
+            .build(self.db.get_database_backend());
+        let found = self.db.query_all_raw(select).await?;
+        let rows = found.iter().map(rows::balance_at).collect::<Result<Vec<_>, _>>()?;
         let mut map: HashMap<_, Vec<(String, i64)>> = keys.iter().map(|k| (*k, Vec::new())).collect();
-        for row in rows {
-            map.entry(OpenBalanceKey(row.account_id)).or_default().push((row.currency, row.total));
+        for (account_id, currency, total) in rows {
+            map.entry(OpenBalanceKey(account_id)).or_default().push((currency, total));
         }
         for balances in map.values_mut() {
             balances.sort();

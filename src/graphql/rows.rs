@@ -175,6 +175,12 @@ pub fn account_at(row: &QueryResult) -> Result<account::Model, DbErr> {
     })
 }
 
+/// An open balance row (account id, currency, total cents), as the `OpenBalanceKey`
+/// loader selects them.
+pub fn balance_at(row: &QueryResult) -> Result<(i64, String, i64), DbErr> {
+    Ok((required(row, 0)?, column(row, 1)?, required(row, 2)?))
+}
+
 /// The invoice columns of table alias `i`, in the order `invoice_at` reads them.
 pub fn invoice_columns(alias: &str) -> String {
     [
