@@ -22,13 +22,18 @@ use sea_orm::{DbErr, IdenStatic, QueryResult, TryGetable};
 use crate::entity::{account, invoice};
 use crate::graphql::invoice_page::{InvoicePage, InvoiceRow, TextAt};
 
+/// sqlx's error for a value it could not read, as SeaORM's.
+fn decode_error(err: sqlx::Error) -> DbErr {
+    DbErr::Type(err.to_string())
+}
+
 /// Column `index` of `row`.
 fn column<'r, T>(row: &'r QueryResult, index: usize) -> Result<T, DbErr>
 where
     T: TryGetable + sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
 {
     match row.try_as_pg_row() {
-        Some(pg) => pg.try_get_unchecked(index).map_err(|err| DbErr::Type(err.to_string())),
+        Some(pg) => pg.try_get_unchecked(index).map_err(decode_error),
         None => row.try_get_by_index(index),
     }
 }
@@ -73,7 +78,7 @@ where
     Option<T>: TryGetable,
 {
     let Some(pg) = row.try_as_pg_row() else { return row.try_get_by_index(index) };
-    let value = pg.try_get_raw(index).map_err(|err| DbErr::Type(err.to_string()))?;
+    let value = pg.try_get_raw(index).map_err(decode_error)?;
     if value.is_null() {
         return Ok(None);
     }
@@ -101,7 +106,7 @@ where
 fn text_into(row: &QueryResult, index: usize, page: &mut InvoicePage) -> Result<TextAt, DbErr> {
     match row.try_as_pg_row() {
         Some(pg) => {
-            let text: &str = pg.try_get_unchecked(index).map_err(|err| DbErr::Type(err.to_string()))?;
+            let text: &str = pg.try_get_unchecked(index).map_err(decode_error)?;
             Ok(page.push_text(text))
         }
         None => Ok(page.push_text(&row.try_get_by_index::<String>(index)?)),
@@ -117,7 +122,7 @@ where
 {
     match row.try_as_pg_row() {
         Some(pg) => {
-            let name: &str = pg.try_get_unchecked(index).map_err(|err| DbErr::Type(err.to_string()))?;
+            let name: &str = pg.try_get_unchecked(index).map_err(decode_error)?;
             let item = E::items().iter().find(|item| item.name == name);
             item.map(|item| item.value).ok_or_else(|| DbErr::Type(format!("column {index} holds an unknown value")))
         }
