@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod rate_limit;
+pub mod read;
 pub mod seed;
 
 use std::sync::Arc;

@@ -21,6 +21,22 @@ fn day(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
+/// Which document of which object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Pdf,
+    Csv,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Pdf => "pdf",
+            Format::Csv => "csv",
+        }
+    }
+}
+
 /// Everything an invoice document shows.
 pub struct InvoiceDocument<'a> {
     pub invoice: &'a invoice::Model,

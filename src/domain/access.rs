@@ -1,14 +1,20 @@
-//! The one access policy: what a signed-in user may see and do. Loaders, resolvers and
-//! services ask here and nowhere else. Rights are computed per request from the database,
-//! never cached in a session.
+//! The one access policy: what a signed-in user may see and do. The read layer
+//! (`crate::read`) and the services ask here and nowhere else. Rights are computed per
+//! request from the database, never cached in a session.
+//!
+//! The rules are one table, [`Grant`]: each way of holding rights says, in one `match`
+//! arm each, which account rows it covers (`covers`, decided row by row) and the same as an
+//! SQL condition on the accounts table (`condition`). Every other question — rights on a
+//! row, the accounts with a permission, rights over a family — is a fold over the
+//! viewer's grants, so the Rust decision and the SQL selection cannot drift apart (a
+//! property test, `tests/api/policy.rs`, holds them equal on random families).
 //!
 //! - Staff see and do everything.
 //! - A login's home account: its users have every right on it and, if it is a main
 //!   account, on every secondary of its family ("the owner has every right").
-//! - A group member has the group's permissions on the accounts in that group.
+//! - A group member has the group's permissions on the accounts in that group that belong
+//!   to the group's own family.
 //! - Nothing else is visible: other ids answer exactly like missing ones.
-
-use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
@@ -78,7 +84,12 @@ impl Rights {
         self.visible && self.bits & permission.bit() != 0
     }
 
-    fn union(self, other: Rights) -> Rights {
+    /// Every permission this set holds.
+    pub fn permissions(self) -> Vec<Permission> {
+        Permission::ALL.into_iter().filter(|p| self.has(*p)).collect()
+    }
+
+    pub fn union(self, other: Rights) -> Rights {
         Rights { visible: self.visible || other.visible, bits: self.bits | other.bits }
     }
 }
@@ -94,16 +105,86 @@ pub fn permissions_from_text(text: &str) -> Vec<Permission> {
     Permission::ALL.into_iter().filter(|p| text.split(',').any(|name| name == p.as_str())).collect()
 }
 
+/// Where an account sits in the hierarchy: all the policy needs of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub group_id: Option<i64>,
+}
+
+impl From<&account::Model> for Place {
+    fn from(a: &account::Model) -> Place {
+        Place { id: a.id, parent_id: a.parent_id, group_id: a.group_id }
+    }
+}
+
+/// The rule table: one way a viewer holds rights on accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Staff: every account, every right.
+    Staff,
+    /// The users of an active home account own it and, if it is a main account, its
+    /// secondaries: every right.
+    Owner { home: i64 },
+    /// A member of a group: the group's rights on the accounts in that group, as long as
+    /// they are in the group's own family (a detached account's group is cleared; this
+    /// is the second line of defence).
+    Member { group: i64, main: i64, rights: Rights },
+}
+
+impl Grant {
+    /// The rights this grant gives on the accounts it covers.
+    pub fn rights(self) -> Rights {
+        match self {
+            Grant::Staff | Grant::Owner { .. } => Rights::FULL,
+            Grant::Member { rights, .. } => Rights { visible: true, ..rights },
+        }
+    }
+
+    /// Row by row: does this grant cover the account?
+    pub fn covers(self, a: Place) -> bool {
+        match self {
+            Grant::Staff => true,
+            Grant::Owner { home } => a.id == home || a.parent_id == Some(home),
+            Grant::Member { group, main, .. } => {
+                a.group_id == Some(group) && (a.id == main || a.parent_id == Some(main))
+            }
+        }
+    }
+
+    /// The same as an SQL condition on the accounts table.
+    pub fn condition(self) -> Condition {
+        match self {
+            Grant::Staff => Condition::all(),
+            Grant::Owner { home } => {
+                Condition::any().add(account::Column::Id.eq(home)).add(account::Column::ParentId.eq(home))
+            }
+            Grant::Member { group, main, .. } => Condition::all()
+                .add(account::Column::GroupId.eq(group))
+                .add(Condition::any().add(account::Column::Id.eq(main)).add(account::Column::ParentId.eq(main))),
+        }
+    }
+
+    /// The rights this grant gives over a whole family (managing it and its groups).
+    pub fn rights_on_family(self, main_account_id: i64) -> Rights {
+        match self {
+            Grant::Staff => Rights::FULL,
+            Grant::Owner { home } if home == main_account_id => Rights::FULL,
+            Grant::Member { main, .. } if main == main_account_id => self.rights(),
+            _ => Rights::NONE,
+        }
+    }
+}
+
 /// Who is asking, and what they may do. Built once per request.
 #[derive(Debug, Clone)]
 pub struct Viewer {
     pub user: user::Model,
     /// The home account if it is active: its users own it (and its family, if it is a main).
     pub home_account_id: Option<i64>,
-    /// Permissions by group id, from group memberships.
-    pub groups: HashMap<i64, Rights>,
-    /// Main account of each group the viewer belongs to.
-    pub group_mains: HashMap<i64, i64>,
+    /// Every grant the viewer holds (the rule table applied to this user).
+    grants: Vec<Grant>,
 }
 
 impl Viewer {
@@ -140,37 +221,43 @@ impl Viewer {
         home_account_id: Option<i64>,
         memberships: Vec<(i64, i64, String)>,
     ) -> Viewer {
-        let groups = memberships.iter().map(|(id, _, text)| (*id, Rights::of(&permissions_from_text(text)))).collect();
-        let group_mains = memberships.iter().map(|(id, main, _)| (*id, *main)).collect();
-        Viewer { user, home_account_id, groups, group_mains }
+        let mut grants = Vec::new();
+        if user.is_staff {
+            grants.push(Grant::Staff);
+        }
+        if let Some(home) = home_account_id {
+            grants.push(Grant::Owner { home });
+        }
+        let mut memberships = memberships;
+        memberships.sort_unstable();
+        for (group, main, text) in memberships {
+            grants.push(Grant::Member { group, main, rights: Rights::of(&permissions_from_text(&text)) });
+        }
+        Viewer { user, home_account_id, grants }
     }
 
     pub fn is_staff(&self) -> bool {
         self.user.is_staff
     }
 
+    /// The grants this viewer holds.
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    /// True when the viewer is a member of the group.
+    pub fn is_member_of(&self, group_id: i64) -> bool {
+        self.grants.iter().any(|g| matches!(g, Grant::Member { group, .. } if *group == group_id))
+    }
+
+    /// The viewer's rights on an account where it sits now.
+    pub fn rights_at(&self, place: Place) -> Rights {
+        self.grants.iter().filter(|g| g.covers(place)).fold(Rights::NONE, |acc, g| acc.union(g.rights()))
+    }
+
     /// The viewer's rights on one account, from the columns every account row carries.
     pub fn rights_on(&self, account: &account::Model) -> Rights {
-        if self.is_staff() {
-            return Rights::FULL;
-        }
-        let mut rights = Rights::NONE;
-        if let Some(home) = self.home_account_id
-            && (account.id == home || account.parent_id == Some(home))
-        {
-            return Rights::FULL;
-        }
-        if let Some(group_id) = account.group_id {
-            // A group only covers accounts of its own family (a detached account's group
-            // is cleared, so this is a second line of defence).
-            let family_main = account.parent_id.unwrap_or(account.id);
-            if self.group_mains.get(&group_id) == Some(&family_main)
-                && let Some(group_rights) = self.groups.get(&group_id)
-            {
-                rights = rights.union(*group_rights);
-            }
-        }
-        rights
+        self.rights_at(Place::from(account))
     }
 
     pub fn can_see(&self, account: &account::Model) -> bool {
@@ -185,70 +272,47 @@ impl Viewer {
 
     /// The same, by the main account's id (no row needed).
     pub fn rights_on_family_of(&self, main_account_id: i64) -> Rights {
-        if self.is_staff() || self.home_account_id == Some(main_account_id) {
-            return Rights::FULL;
-        }
-        self.group_mains
-            .iter()
-            .filter(|(_, m)| **m == main_account_id)
-            .filter_map(|(g, _)| self.groups.get(g))
-            .fold(Rights::NONE, |acc, r| acc.union(*r))
+        self.grants.iter().fold(Rights::NONE, |acc, g| acc.union(g.rights_on_family(main_account_id)))
     }
 
     /// True when the viewer owns the main account's family (or is staff).
     pub fn owns_family(&self, main_account_id: i64) -> bool {
-        self.is_staff() || self.home_account_id == Some(main_account_id)
+        self.grants.iter().any(|g| match g {
+            Grant::Staff => true,
+            Grant::Owner { home } => *home == main_account_id,
+            Grant::Member { .. } => false,
+        })
+    }
+
+    /// True when the viewer may manage the account itself: its enrollment token is theirs
+    /// to see (printed on its PDFs). Staff, its owner (or its family's owner), and users
+    /// with MANAGE_ACCOUNTS on it or on its family.
+    pub fn may_manage(&self, account: &account::Model) -> bool {
+        let family_main = account.parent_id.unwrap_or(account.id);
+        self.rights_on(account).has(Permission::ManageAccounts)
+            || self.rights_on_family_of(family_main).has(Permission::ManageAccounts)
     }
 
     /// The SQL condition selecting exactly the accounts this viewer can see.
     pub fn visible_accounts(&self) -> Condition {
-        if self.is_staff() {
-            return Condition::all();
-        }
-        let mut any = Condition::any();
-        if let Some(home) = self.home_account_id {
-            any = any.add(account::Column::Id.eq(home)).add(account::Column::ParentId.eq(home));
-        }
-        let group_ids: Vec<i64> = self.groups.keys().copied().collect();
-        if !group_ids.is_empty() {
-            any = any.add(account::Column::GroupId.is_in(group_ids));
-        }
-        if self.home_account_id.is_none() && self.groups.is_empty() {
-            // No grants: an always-false condition.
-            return Condition::all().add(account::Column::Id.eq(-1));
-        }
-        any
+        self.condition_where(|_| true)
     }
 
     /// The SQL condition selecting exactly the accounts on which this viewer has
-    /// `permission` (what `rights_on(..).has(permission)` decides row by row): the home
-    /// account and its secondaries, and the accounts of groups granting it, within the
-    /// group's own family.
+    /// `permission` (what `rights_on(..).has(permission)` decides row by row).
     pub fn accounts_with(&self, permission: Permission) -> Condition {
-        if self.is_staff() {
-            return Condition::all();
-        }
-        let mut any = Condition::any();
-        if let Some(home) = self.home_account_id {
-            any = any.add(account::Column::Id.eq(home)).add(account::Column::ParentId.eq(home));
-        }
-        let mut granted: Vec<(i64, i64)> = self
-            .groups
-            .iter()
-            .filter(|(_, rights)| rights.has(permission))
-            .filter_map(|(group, _)| self.group_mains.get(group).map(|main| (*group, *main)))
-            .collect();
-        granted.sort_unstable();
-        for (group, main) in &granted {
-            any = any.add(
-                Condition::all()
-                    .add(account::Column::GroupId.eq(*group))
-                    .add(Condition::any().add(account::Column::Id.eq(*main)).add(account::Column::ParentId.eq(*main))),
-            );
-        }
-        if self.home_account_id.is_none() && granted.is_empty() {
+        self.condition_where(|rights| rights.has(permission))
+    }
+
+    fn condition_where(&self, keep: impl Fn(Rights) -> bool) -> Condition {
+        let granting: Vec<Grant> = self.grants.iter().copied().filter(|g| keep(g.rights())).collect();
+        if granting.is_empty() {
+            // No grants: an always-false condition.
             return Condition::all().add(account::Column::Id.eq(-1));
         }
-        any
+        if granting.contains(&Grant::Staff) {
+            return Condition::all();
+        }
+        granting.into_iter().fold(Condition::any(), |any, g| any.add(g.condition()))
     }
 }

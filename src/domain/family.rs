@@ -310,7 +310,12 @@ pub async fn detach_account(
         ));
     }
     let before = account_snapshot(&account);
+    // The former family has seen the enrollment token on old invoices: a new one, so it
+    // cannot link the account back on its own. The holder enrolls or links again with the
+    // token printed on their next invoice (or one staff rotate for them).
+    let token_version = account.token_version + 1;
     let mut active: account::ActiveModel = account.into();
+    active.token_version = Set(token_version);
     active.parent_id = Set(None);
     active.group_id = Set(None);
     active.billing_mode = Set(BillingMode::Individual);

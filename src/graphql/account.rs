@@ -13,13 +13,13 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::{CollectiveInvoice, Invoice};
-use crate::graphql::loaders::{
-    AccountKey, CollectiveInvoicesPage, GroupKey, InvoicesPage, OpenBalanceKey, ProductKey, SecondariesPage,
-    SecondaryCountKey,
-};
 use crate::graphql::plain::{Plain, PlainConnection};
 use crate::graphql::product::Product;
 use crate::graphql::scalars::{Cents, Money};
+use crate::read::loaders::{
+    AccountKey, CollectiveInvoicesPage, GroupKey, InvoicesPage, OpenBalanceKey, ProductKey, SecondariesPage,
+    SecondaryCountKey,
+};
 
 /// A customer account: a main account, a secondary of one, or standalone.
 pub struct Account(pub account::Model);

@@ -2,13 +2,12 @@
 
 use async_graphql::{Context, ID, Json, Object, Result};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use crate::entity::{account, audit_event};
-use crate::error::AppError;
+use crate::entity::audit_event;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
+use crate::read::audit;
 
 /// One successful change: who did what to which object, before and after.
 pub struct AuditEvent(pub audit_event::Model);
@@ -78,31 +77,7 @@ impl AuditQuery {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
         let requested = main_account_id.as_ref().map(|id| ids::decode_as(id, NodeType::Account).unwrap_or(-1));
-        let family = match (viewer.is_staff(), requested) {
-            (true, family) => family,
-            (false, Some(main)) if viewer.owns_family(main) => Some(main),
-            (false, None) => match viewer.home_account_id {
-                Some(home) => {
-                    let home_account =
-                        account::Entity::find_by_id(home).one(ctx.db()?).await.map_err(AppError::from)?;
-                    // Only a main's (or standalone's) owner reads the family's log.
-                    match home_account {
-                        Some(a) if a.parent_id.is_none() => Some(home),
-                        _ => return Err(AppError::Forbidden.into()),
-                    }
-                }
-                None => return Err(AppError::Forbidden.into()),
-            },
-            (false, Some(_)) => return Err(AppError::Forbidden.into()),
-        };
-        let mut query = audit_event::Entity::find()
-            .filter(audit_event::Column::Id.lt(after_id.unwrap_or(i64::MAX)))
-            .order_by_desc(audit_event::Column::Id)
-            .limit(first + 1);
-        if let Some(main) = family {
-            query = query.filter(audit_event::Column::FamilyMainId.eq(main));
-        }
-        let rows = query.all(ctx.db()?).await.map_err(AppError::from)?;
+        let rows = audit::page(ctx.db()?, &viewer, requested, after_id.unwrap_or(i64::MAX), first).await?;
         Ok(connection_from_rows(rows, first, after_id.is_some(), |e| e.id, AuditEvent))
     }
 }

@@ -12,7 +12,7 @@ use crate::domain::payments::PaymentProvider;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
 use crate::graphql::connection::MAX_PAGE_SIZE;
-use crate::graphql::loaders::Batch;
+use crate::read::loaders::{Reader, SharedViewer, read_viewer};
 
 /// Shared by all requests: attached to the schema when the server starts.
 #[derive(Clone)]
@@ -24,15 +24,6 @@ pub struct AppState {
     pub payments: Arc<dyn PaymentProvider>,
 }
 
-/// The viewer of a request, shared with its loaders. It changes once at most: when a
-/// `login`/`enroll` in the request signs someone in, the rest of the response (the
-/// payload's `user { ... }`) is resolved as them.
-pub type SharedViewer = Arc<RwLock<Option<Arc<Viewer>>>>;
-
-pub fn read_viewer(shared: &SharedViewer) -> Option<Arc<Viewer>> {
-    shared.read().ok().and_then(|v| v.clone())
-}
-
 /// Who is asking, built by the HTTP handler for each request.
 #[derive(Clone)]
 pub struct RequestContext {
@@ -40,7 +31,7 @@ pub struct RequestContext {
     pub session_id: Option<i64>,
     /// The client address, for lockouts and rate limits.
     pub client: String,
-    pub loader: Arc<DataLoader<Batch, HashMapCache>>,
+    pub loader: Arc<DataLoader<Reader, HashMapCache>>,
     /// The response is written by `plain::write_response` (HTTP), so the fast path may
     /// hand it JSON text written ahead. Off for websockets, whose responses async-graphql
     /// serialises itself.
@@ -50,7 +41,7 @@ pub struct RequestContext {
 impl RequestContext {
     pub fn new(state: &AppState, viewer: Option<Viewer>, session_id: Option<i64>, client: String) -> Self {
         let viewer: SharedViewer = Arc::new(RwLock::new(viewer.map(Arc::new)));
-        let batch = Batch { db: state.db.clone(), viewer: viewer.clone(), settings: state.settings.clone() };
+        let batch = Reader { db: state.db.clone(), viewer: viewer.clone(), settings: state.settings.clone() };
         // One batch may hold a whole tree page: 100 accounts with 100 secondaries each.
         let most_keys = (MAX_PAGE_SIZE * (MAX_PAGE_SIZE + 1)) as usize;
         let loader = DataLoader::with_cache(batch, tokio::spawn, HashMapCache::default())
@@ -80,7 +71,7 @@ pub trait ContextExt {
     fn settings(&self) -> AppResult<&Settings> {
         Ok(&self.state()?.settings)
     }
-    fn loader(&self) -> AppResult<&DataLoader<Batch, HashMapCache>> {
+    fn loader(&self) -> AppResult<&DataLoader<Reader, HashMapCache>> {
         Ok(&self.request()?.loader)
     }
     /// The signed-in viewer, or UNAUTHENTICATED.

@@ -11,9 +11,9 @@ use crate::error::{AppResult, UserError};
 use crate::graphql::account::Account;
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
-use crate::graphql::loaders::{AccountKey, ProductKey};
 use crate::graphql::payload::into_payload;
 use crate::graphql::product::Product;
+use crate::read::loaders::{AccountKey, ProductKey};
 
 /// Proof by the customer number and enrollment token printed on the account's invoices.
 #[derive(InputObject)]
@@ -153,7 +153,8 @@ pub struct UpdateAccountSettingsInput {
 /// Result of a hierarchy or account mutation.
 #[derive(SimpleObject)]
 pub struct AccountPayload {
-    /// The account as it is now (with `validateOnly`: as it would be).
+    /// The account as the change left it. A dry run (`validateOnly`) changes nothing: it
+    /// shows the account as it is, and only if you may already see it.
     pub account: Option<Account>,
     /// True when this was a dry run and nothing changed.
     pub validate_only: bool,
@@ -235,12 +236,25 @@ async fn account_payload(ctx: &Context<'_>, outcome: AppResult<Change>, validate
     {
         ctx.state()?.events.publish(ctx.db()?, event).await;
     }
-    // The account is shown as the mutation left it (a dry run's is not in the database).
-    into_payload(outcome.map(|c| Account(c.account)), |account, user_errors| AccountPayload {
-        account,
+    // A change is shown as the mutation left it. A dry run changed nothing: it shows the
+    // account as stored, and only if the viewer may already see it (a dry-run link must
+    // not hand out the target's data for a proof that was never spent).
+    let outcome = match outcome {
+        Ok(change) if validate_only => Ok(visible_now(ctx, change.account.id).await?),
+        other => other.map(|c| Some(Account(c.account))),
+    };
+    into_payload(outcome, |account, user_errors| AccountPayload {
+        account: account.flatten(),
         validate_only,
         user_errors,
     })
+}
+
+/// The account as stored now, if the viewer may see it (bypassing the request's cache).
+async fn visible_now(ctx: &Context<'_>, account_id: i64) -> AppResult<Option<Account>> {
+    use async_graphql::dataloader::Loader;
+    let found = ctx.loader()?.loader().load(&[AccountKey(account_id)]).await?;
+    Ok(found.into_values().next().map(Account))
 }
 
 #[derive(Default)]

@@ -10,10 +10,10 @@ use crate::graphql::account::Account;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
-use crate::graphql::loaders::{AccountKey, GroupAccountsPage, GroupMembersPage};
 use crate::graphql::payload::into_payload;
 use crate::graphql::plain::Stored;
 use crate::graphql::user::User;
+use crate::read::loaders::{AccountKey, GroupAccountsPage, GroupMembersPage};
 
 /// A group of a main account's family: its accounts, its members and their permissions
 /// on those accounts.

@@ -3,33 +3,47 @@
 use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields, OpaqueCursor};
 use async_graphql::{Context, ID, InputObject, Object, OutputType, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Alias, Expr, Func, Query};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
-use crate::domain::access::Permission;
 use crate::domain::billing::{self, IssueRequest, NewLine};
 use crate::domain::collective::{self, ConsolidateRequest};
 use crate::downloads::{Format, signed_path};
 use crate::entity::enums::{BillingMode, CollectiveInvoiceStatus, InvoiceStatus};
-use crate::entity::{account, collective_invoice, invoice};
-use crate::error::{AppError, UserError};
+use crate::entity::{collective_invoice, invoice};
+use crate::error::UserError;
 use crate::graphql::account::Account;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
-use crate::graphql::invoice_page::InvoiceFields;
-use crate::graphql::loaders::{AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, InvoiceLinesKey};
 use crate::graphql::payload::into_payload;
 use crate::graphql::plain::{PlainFields, Stored};
 use crate::graphql::scalars::{Cents, Date, Money};
+use crate::read::invoice_page::InvoiceFields;
+use crate::read::invoices::{self, OpenItems, OpenItemsFilter};
+use crate::read::loaders::{
+    AccountKey, CollectiveInvoiceKey, CollectiveMembersPage, CollectiveWholeKey, InvoiceLinesKey,
+};
 
 /// An invoice of one account.
 pub struct Invoice(pub invoice::Model);
 
 /// A signed download link; only resolvers of objects the viewer may view call this.
-fn download_link(ctx: &Context<'_>, node_type: NodeType, id: i64, format: Format) -> Result<Option<String>> {
+/// `token_of`: the account whose enrollment token the PDF prints, if the viewer may see it.
+async fn download_link(
+    ctx: &Context<'_>,
+    node_type: NodeType,
+    id: i64,
+    format: Format,
+    token_of: Option<i64>,
+) -> Result<Option<String>> {
+    let shows_token = match (format, token_of) {
+        (Format::Pdf, Some(account_id)) => {
+            let account = ctx.loader()?.load_one(AccountKey(account_id)).await?;
+            account.is_some_and(|a| ctx.viewer().is_ok_and(|v| v.may_manage(&a)))
+        }
+        _ => false,
+    };
     let now = Utc::now().timestamp();
-    Ok(Some(signed_path(&ctx.settings()?.secret, node_type, id, format, now)))
+    Ok(Some(signed_path(&ctx.settings()?.secret, node_type, id, format, now, shows_token)))
 }
 
 /// One line of an invoice.
@@ -100,15 +114,16 @@ impl Invoice {
         };
         Ok(ctx.loader()?.load_one(CollectiveInvoiceKey(id)).await?.map(CollectiveInvoice))
     }
-    /// A signed link to the PDF (with the account's enrollment token printed on it),
-    /// relative to this server; it works without the bearer token for ten minutes.
+    /// A signed link to the PDF, relative to this server; it works without the bearer
+    /// token for ten minutes. The account's enrollment token is printed on it for those who
+    /// may manage the account (its owner, MANAGE_ACCOUNTS, staff), masked for others.
     async fn pdf_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        download_link(ctx, NodeType::Invoice, self.0.id, Format::Pdf)
+        download_link(ctx, NodeType::Invoice, self.0.id, Format::Pdf, Some(self.0.account_id)).await
     }
     /// A signed link to the CSV (RFC 4180), relative to this server; it works without
     /// the bearer token for ten minutes.
     async fn csv_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        download_link(ctx, NodeType::Invoice, self.0.id, Format::Csv)
+        download_link(ctx, NodeType::Invoice, self.0.id, Format::Csv, None).await
     }
 }
 
@@ -177,16 +192,24 @@ impl CollectiveInvoice {
         self.0.status
     }
     /// A signed link to the PDF listing every member invoice, relative to this server;
-    /// it works without the bearer token for ten minutes.
+    /// it works without the bearer token for ten minutes. Null unless you may view the
+    /// invoices of every member account.
     async fn pdf_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        download_link(ctx, NodeType::CollectiveInvoice, self.0.id, Format::Pdf)
+        if !ctx.loader()?.load_one(CollectiveWholeKey(self.0.id)).await?.unwrap_or(false) {
+            return Ok(None);
+        }
+        download_link(ctx, NodeType::CollectiveInvoice, self.0.id, Format::Pdf, Some(self.0.main_account_id)).await
     }
     /// A signed link to the CSV (RFC 4180) of the member invoices, relative to this
-    /// server; it works without the bearer token for ten minutes.
+    /// server; it works without the bearer token for ten minutes. Null unless you may
+    /// view the invoices of every member account.
     async fn csv_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        download_link(ctx, NodeType::CollectiveInvoice, self.0.id, Format::Csv)
+        if !ctx.loader()?.load_one(CollectiveWholeKey(self.0.id)).await?.unwrap_or(false) {
+            return Ok(None);
+        }
+        download_link(ctx, NodeType::CollectiveInvoice, self.0.id, Format::Csv, None).await
     }
-    /// The member invoices.
+    /// The member invoices whose accounts' invoices you may view.
     #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn invoices(
         &self,
@@ -293,73 +316,17 @@ impl InvoiceQuery {
         #[graphql(desc = "Only items in this ISO 4217 currency.")] currency: Option<String>,
     ) -> Result<OpenItemsConnection> {
         let viewer = ctx.viewer()?;
-        let db = ctx.db()?;
         let first = page_size(first)?;
         let after = decode_cursor::<(NaiveDate, i64)>(after.as_deref())?;
-        let viewable = Query::select()
-            .column(account::Column::Id)
-            .from(account::Entity)
-            .cond_where(viewer.accounts_with(Permission::ViewInvoices))
-            .to_owned();
-        let mut matching = Condition::all()
-            .add(invoice::Column::Status.eq(InvoiceStatus::Open))
-            .add(invoice::Column::AccountId.in_subquery(viewable));
-        if let Some(id) = account_id {
+        let filter = OpenItemsFilter {
             // An id of another type, or a malformed one, matches nothing (like a missing account).
-            matching =
-                matching.add(invoice::Column::AccountId.eq(ids::decode_as(&id, NodeType::Account).unwrap_or(-1)));
-        }
-        if let Some(overdue) = overdue {
-            let today = Utc::now().date_naive();
-            matching = matching.add(if overdue {
-                invoice::Column::DueAt.lt(today)
-            } else {
-                invoice::Column::DueAt.gte(today)
-            });
-        }
-        if let Some(currency) = currency {
-            matching = matching.add(invoice::Column::Currency.eq(currency.trim().to_ascii_uppercase()));
-        }
-        let mut page = matching.clone();
-        if let Some((due, id)) = after {
-            page = page.add(
-                Condition::any()
-                    .add(invoice::Column::DueAt.gt(due))
-                    .add(Condition::all().add(invoice::Column::DueAt.eq(due)).add(invoice::Column::Id.gt(id))),
-            );
-        }
-        let rows = invoice::Entity::find()
-            .filter(page)
-            .order_by_asc(invoice::Column::DueAt)
-            .order_by_asc(invoice::Column::Id)
-            .limit(first + 1)
-            .all(db)
-            .await
-            .map_err(AppError::from)?;
-
-        #[derive(FromQueryResult)]
-        struct Total {
-            currency: String,
-            total: i64,
-        }
-        let totals = invoice::Entity::find()
-            .select_only()
-            .column(invoice::Column::Currency)
-            .column_as(
-                Expr::from(Func::cast_as(Func::sum(Expr::col(invoice::Column::TotalCents)), Alias::new("BIGINT"))),
-                "total",
-            )
-            .filter(matching)
-            .group_by(invoice::Column::Currency)
-            .order_by_asc(invoice::Column::Currency)
-            .into_model::<Total>()
-            .all(db)
-            .await
-            .map_err(AppError::from)?
-            .into_iter()
-            .map(|t| Money { amount_cents: Cents(t.total), currency: t.currency })
-            .collect();
-
+            account_id: account_id.map(|id| ids::decode_as(&id, NodeType::Account).unwrap_or(-1)),
+            overdue,
+            currency,
+        };
+        let OpenItems { rows, totals } = invoices::open_items(ctx.db()?, &viewer, filter, after, first).await?;
+        let totals =
+            totals.into_iter().map(|(currency, cents)| Money { amount_cents: Cents(cents), currency }).collect();
         let has_next = rows.len() as u64 > first;
         let mut connection =
             OpenItemsConnection::with_additional_fields(after.is_some(), has_next, OpenItemsTotals { totals });

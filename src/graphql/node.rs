@@ -2,9 +2,7 @@
 //! may not see answers null, exactly like a missing id.
 
 use async_graphql::{Context, ID, Interface, Object, Result};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::entity::account;
 use crate::error::AppError;
 use crate::graphql::account::{Account, account_by_global_id};
 use crate::graphql::audit::AuditEvent;
@@ -13,11 +11,12 @@ use crate::graphql::family::AccountOrder;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::{CollectiveInvoice, Invoice};
-use crate::graphql::loaders::{
-    AccountKey, AccountOrderKey, AuditEventKey, CollectiveInvoiceKey, GroupKey, InvoiceKey, PaymentKey, UserKey,
-};
 use crate::graphql::payment::Payment;
 use crate::graphql::user::User;
+use crate::read::accounts;
+use crate::read::loaders::{
+    AccountKey, AccountOrderKey, AuditEventKey, CollectiveInvoiceKey, GroupKey, InvoiceKey, PaymentKey, UserKey,
+};
 
 /// An object with a global id.
 #[derive(Interface)]
@@ -93,13 +92,8 @@ impl NodeQuery {
         match (id, customer_number) {
             (Some(id), None) => account_by_global_id(ctx, &id).await,
             (None, Some(number)) => {
-                let found = account::Entity::find()
-                    .filter(account::Column::CustomerNumber.eq(number.trim()))
-                    .one(ctx.db()?)
-                    .await
-                    .map_err(AppError::from)?;
-                let Some(found) = found else { return Ok(None) };
-                Ok(ctx.loader()?.load_one(AccountKey(found.id)).await?.map(Account))
+                let viewer = ctx.viewer()?;
+                Ok(accounts::by_customer_number(ctx.db()?, &viewer, &number).await?.map(Account))
             }
             _ => Err(AppError::InvalidInput("give exactly one of `id` and `customerNumber`".into()).into()),
         }

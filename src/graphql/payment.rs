@@ -10,9 +10,9 @@ use crate::error::{AppError, AppResult, UserError, UserErrorCode};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
-use crate::graphql::loaders::PaymentInvoicesKey;
 use crate::graphql::payload::into_payload;
 use crate::graphql::scalars::Cents;
+use crate::read::loaders::PaymentInvoicesKey;
 
 /// One payment of one or several invoices, in one currency.
 pub struct Payment(pub payment::Model);

@@ -1,7 +1,6 @@
 //! The orderable product catalogue.
 
 use async_graphql::{Context, Object, Result, SimpleObject};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
 use crate::entity::product;
@@ -59,12 +58,7 @@ pub struct ProductQuery;
 impl ProductQuery {
     /// The orderable catalogue.
     async fn products(&self, ctx: &Context<'_>) -> Result<Vec<Product>> {
-        let rows = product::Entity::find()
-            .filter(product::Column::Orderable.eq(true))
-            .order_by_asc(product::Column::Code)
-            .all(ctx.db()?)
-            .await
-            .map_err(crate::error::AppError::from)?;
+        let rows = crate::read::products::orderable(ctx.db()?).await?;
         Ok(rows.into_iter().map(Product).collect())
     }
 }

@@ -5,13 +5,12 @@ use futures_util::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::domain::access::{Permission, Viewer};
-use crate::entity::{account, invoice};
 use crate::events::{Event, TreeChangeKind};
 use crate::graphql::account::Account;
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
+use crate::read::events;
 
 /// A change in a family's tree.
 #[derive(SimpleObject)]
@@ -49,24 +48,17 @@ impl SubscriptionRoot {
                 let viewer = viewer.clone();
                 let db = state.db.clone();
                 async move {
-                    use sea_orm::{EntityTrait, QueryFilter};
-                    let rows = account::Entity::find()
-                        .filter(sea_orm::ColumnTrait::is_in(&account::Column::Id, [main_id, account_id]))
-                        .all(&db)
-                        .await
-                        .unwrap_or_default();
-                    let visible = |id: i64| rows.iter().find(|a| a.id == id && viewer.can_see(a)).cloned().map(Account);
-                    let main_visible = rows
-                        .iter()
-                        .find(|a| a.id == main_id)
-                        .is_some_and(|m| viewer.rights_on_family(m).visible() || viewer.can_see(m));
-                    (
-                        main_visible,
-                        AccountTreeChange { kind, main_account: visible(main_id), account: visible(account_id) },
-                    )
+                    // Errors drop the event: a subscriber never sees what it cannot check.
+                    let seen = events::tree_change(&db, &viewer, main_id, account_id).await.ok()?;
+                    let change = AccountTreeChange {
+                        kind,
+                        main_account: seen.main_account.map(Account),
+                        account: seen.account.map(Account),
+                    };
+                    seen.family_visible.then_some(change)
                 }
             })
-            .filter_map(|(visible, change)| visible.then_some(change)))
+            .filter_map(|change| change))
     }
 
     /// Invoices issued from now on, on every account whose invoices you may view (rights
@@ -84,12 +76,8 @@ impl SubscriptionRoot {
                 let user = user.clone();
                 let db = state.db.clone();
                 async move {
-                    use sea_orm::EntityTrait;
                     // Errors drop the event: a subscriber never sees what it cannot check.
-                    let invoice = invoice::Entity::find_by_id(invoice_id).one(&db).await.ok().flatten()?;
-                    let account = account::Entity::find_by_id(invoice.account_id).one(&db).await.ok().flatten()?;
-                    let viewer = Viewer::load(&db, user).await.ok()?;
-                    viewer.rights_on(&account).has(Permission::ViewInvoices).then_some(Invoice(invoice))
+                    events::issued_invoice(&db, user, invoice_id).await.ok().flatten().map(Invoice)
                 }
             })
             .filter_map(|visible| visible))

@@ -7,9 +7,11 @@
 //! as futures, collecting them into a `Value` tree and serialising that (in perf, that
 //! machinery was most of the server's CPU for the SPA's tree query).
 //!
+//! The walk decides nothing about rights: it writes what `read::tree` returned, which
+//! holds balances and invoice pages only of accounts whose invoices the viewer may view.
 //! Every field written here answers exactly as its resolver in `account.rs` would
 //! (`the_prefetched_tree_answers_like_the_general_resolvers_for_every_right` compares
-//! them). Any field this does not know, any fragment or directive, a page shape that was
+//! them, and `tree_walk.rs` over generated selections). Any field this does not know, any fragment or directive, a page shape that was
 //! not loaded ahead, a response not written by `plain::write_response`: the walk gives up,
 //! the prefetched rows are fed to the request's loader, and the general resolvers run
 //! from that cache.
@@ -23,7 +25,6 @@ use async_graphql::parser::types::{Field, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value};
 
-use crate::domain::access::{Permission, Viewer};
 use crate::domain::accounts::{AccountRole, role_of};
 use crate::entity::account;
 use crate::graphql::account::Account;
@@ -31,16 +32,16 @@ use crate::graphql::connection::IdConnection;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
-use crate::graphql::invoice_page::InvoiceRow;
-use crate::graphql::loaders::{Batch, GroupKey, InvoicesPage, OpenBalanceKey, SecondaryCountKey};
 use crate::graphql::plain::{Json, Stored, connection, leaf, object, prewritten_json};
-use crate::graphql::prefetch::{self, PageShape, Relations, SecondaryPages};
+use crate::graphql::prefetch;
 use crate::graphql::scalars::{Cents, Money};
 use crate::metrics;
+use crate::read::invoice_page::InvoiceRow;
+use crate::read::loaders::{GroupKey, InvoicesPage, OpenBalanceKey, Reader, SecondaryCountKey};
+use crate::read::tree::{PageShape, Relations, SecondaryPages};
 
 /// What was loaded ahead for one page of accounts.
 pub struct Prefetched {
-    pub viewer: Arc<Viewer>,
     pub secondary_counts: std::collections::HashMap<i64, u64>,
     pub secondaries: Option<SecondaryPages>,
     pub relations: Relations,
@@ -48,7 +49,7 @@ pub struct Prefetched {
 
 impl Prefetched {
     /// Hands everything to the request's loader, for the general resolvers.
-    async fn feed(self, loader: &DataLoader<Batch, HashMapCache>) {
+    async fn feed(self, loader: &DataLoader<Reader, HashMapCache>) {
         let counts = self.secondary_counts.into_iter();
         loader.feed_many(counts.map(|(id, n)| (SecondaryCountKey(id), n))).await;
         if let Some(pages) = self.secondaries {
@@ -61,13 +62,13 @@ impl Prefetched {
 /// A page of accounts (the schema's `AccountConnection`) with what was loaded ahead.
 pub struct AccountTree {
     page: IdConnection<Account>,
-    loader: Arc<DataLoader<Batch, HashMapCache>>,
+    loader: Arc<DataLoader<Reader, HashMapCache>>,
     /// Taken (and fed to the loader) when the general resolvers have to run.
     prefetched: Mutex<Option<Prefetched>>,
 }
 
 impl AccountTree {
-    pub fn new(page: IdConnection<Account>, loader: Arc<DataLoader<Batch, HashMapCache>>, data: Prefetched) -> Self {
+    pub fn new(page: IdConnection<Account>, loader: Arc<DataLoader<Reader, HashMapCache>>, data: Prefetched) -> Self {
         AccountTree { page, loader, prefetched: Mutex::new(Some(data)) }
     }
 
@@ -162,7 +163,7 @@ impl Walk<'_> {
                 "invoices" if asked.invoices.is_some() && self.page_shape(field) == asked.invoices => {
                     let (first, status) = asked.invoices?;
                     let key = InvoicesPage { account_id: account.id, status, before_id: i64::MAX, first };
-                    self.invoices(selected, account, key, out)
+                    self.invoices(selected, key, out)
                 }
                 "secondaries" if level == 0 => self.secondaries(field, account, out),
                 _ => None,
@@ -178,29 +179,20 @@ impl Walk<'_> {
         Some(role_of(account, *self.data.secondary_counts.get(&account.id)?))
     }
 
-    fn may_view_invoices(&self, account: &account::Model) -> bool {
-        self.data.viewer.rights_on(account).has(Permission::ViewInvoices)
-    }
-
-    /// As `Account.openBalance`.
+    /// As `Account.openBalance`. The read layer loaded balances only of accounts whose
+    /// invoices the viewer may view: any other account has none here, and shows none.
     fn open_balance(&self, set: &SelectionSet, account: &account::Model, out: &mut Json) -> Option<()> {
-        let balances = match self.may_view_invoices(account) {
-            true => {
-                self.data.relations.balances.get(&OpenBalanceKey(account.id)).map(Vec::as_slice).unwrap_or_default()
-            }
-            false => &[],
-        };
+        let balances =
+            self.data.relations.balances.get(&OpenBalanceKey(account.id)).map(Vec::as_slice).unwrap_or_default();
         out.list(balances, |(currency, cents), out| {
             leaf(set, "Money", out, |name| Money::stored_field(Cents(*cents), currency, name))
         })
     }
 
-    /// As `Account.invoices` for the first page `key`.
-    fn invoices(&self, set: &SelectionSet, account: &account::Model, key: InvoicesPage, out: &mut Json) -> Option<()> {
-        let page = match self.may_view_invoices(account) {
-            true => self.data.relations.invoices.get(&key),
-            false => None,
-        };
+    /// As `Account.invoices` for the first page `key` (loaded, like balances, only where
+    /// the viewer may view invoices: elsewhere the page is empty).
+    fn invoices(&self, set: &SelectionSet, key: InvoicesPage, out: &mut Json) -> Option<()> {
+        let page = self.data.relations.invoices.get(&key);
         let (rows, has_next) = page.map(|page| (page.rows(), page.has_more())).unwrap_or_default();
         let node = |selected: &SelectionSet, row: &InvoiceRow, out: &mut Json| {
             let fields = page?.fields(row);

@@ -1,24 +1,22 @@
 //! The `User` type, the viewer, and sign-in mutations.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::domain::access::Viewer;
 use crate::domain::groups as group_service;
 use crate::domain::identity::{self, EnrollInput as EnrollCommand, SignedIn};
-use crate::entity::{account, group, user};
+use crate::entity::user;
 use crate::error::{AppError, AppResult, UserError};
 use crate::graphql::account::Account;
 use crate::graphql::connection::{connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
-use crate::graphql::loaders::AccountKey;
 use crate::graphql::payload::into_payload;
 use crate::graphql::prefetch;
 use crate::graphql::tree::{AccountTree, Prefetched};
+use crate::read::loaders::AccountKey;
+use crate::read::{accounts, groups};
 
 /// A login of the portal.
 pub struct User(pub user::Model);
@@ -49,7 +47,7 @@ impl User {
         };
         Ok(ctx.loader()?.load_one(AccountKey(id)).await?.map(Account))
     }
-    /// Every account this user may see, by id.
+    /// Every account this user may see, by id (for another user: those you may see too).
     #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
     async fn accounts(
         &self,
@@ -64,43 +62,22 @@ impl User {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
         let viewer = ctx.viewer()?;
-        let subject: Arc<Viewer> =
-            if viewer.user.id == self.0.id { viewer } else { Arc::new(Viewer::load(ctx.db()?, self.0.clone()).await?) };
-        let mut page = subject.visible_accounts();
-        if top_level == Some(true) {
-            page = Condition::all().add(page).add(account::Column::ParentId.is_null());
-        }
+        let page = accounts::listed_for(ctx.db()?, &viewer, &self.0, top_level == Some(true)).await?;
         let secondaries = prefetch::secondaries_asked(ctx);
-        let viewer = ctx.viewer()?;
         let loader = ctx.request()?.loader.clone();
-        let rows = prefetch::accounts_page(ctx.db()?, &viewer, page, after_id.unwrap_or(0), first, secondaries).await?;
+        let rows =
+            crate::read::tree::accounts_page(ctx.db()?, &viewer, page, after_id.unwrap_or(0), first, secondaries)
+                .await?;
         let shown = rows.accounts.iter().take(first as usize);
         let level_two = rows.secondaries.iter().flat_map(|pages| pages.shown());
         let relations = prefetch::prefetch_relations(ctx, loader.loader(), &viewer, shown, level_two).await?;
-        let prefetch::Page { accounts, secondary_counts, secondaries } = rows;
+        let crate::read::tree::Page { accounts, secondary_counts, secondaries } = rows;
         let page = connection_from_rows(accounts, first, after_id.is_some(), |a| a.id, Account);
-        Ok(AccountTree::new(page, loader, Prefetched { viewer, secondary_counts, secondaries, relations }))
+        Ok(AccountTree::new(page, loader, Prefetched { secondary_counts, secondaries, relations }))
     }
     /// The groups this user is a member of, across families.
     async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Group>> {
-        let viewer = ctx.viewer()?;
-        if viewer.user.id != self.0.id && !viewer.is_staff() {
-            return Ok(Vec::new());
-        }
-        let groups = group::Entity::find()
-            .filter(
-                group::Column::Id.in_subquery(
-                    sea_orm::sea_query::Query::select()
-                        .column(crate::entity::group_member::Column::GroupId)
-                        .from(crate::entity::group_member::Entity)
-                        .and_where(crate::entity::group_member::Column::UserId.eq(self.0.id))
-                        .to_owned(),
-                ),
-            )
-            .order_by_asc(group::Column::Id)
-            .all(ctx.db()?)
-            .await
-            .map_err(AppError::from)?;
+        let groups = groups::of_user(ctx.db()?, &*ctx.viewer()?, &self.0).await?;
         Ok(groups.into_iter().map(Group).collect())
     }
 }

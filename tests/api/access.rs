@@ -406,7 +406,7 @@ async fn tree_changes_reach_subscribers_who_may_see_the_family_only() {
 }
 
 /// Issues `count` invoices of 12.50 EUR to the account with this customer number.
-async fn issue_invoices(app: &TestApp, customer_number: &str, count: u32) {
+pub async fn issue_invoices(app: &TestApp, customer_number: &str, count: u32) {
     let account = canopy::entity::account::Entity::find()
         .filter(canopy::entity::account::Column::CustomerNumber.eq(customer_number))
         .one(&app.db)
@@ -423,7 +423,7 @@ async fn issue_invoices(app: &TestApp, customer_number: &str, count: u32) {
 }
 
 /// `canopy_account_tree_pages_total{path="..."}` from /metrics.
-async fn tree_pages(app: &TestApp, path: &str) -> u64 {
+pub async fn tree_pages(app: &TestApp, path: &str) -> u64 {
     let (_, body) =
         app.send(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap(), "127.0.0.1:1").await;
     let needle = format!("canopy_account_tree_pages_total{{path=\"{path}\"}} ");

@@ -198,7 +198,9 @@ async fn validate_only_reports_and_changes_nothing() {
     let dry = app
         .data(Some(&owner), DETACH, json!({"i": {"accountId": target.id, "validateOnly": true, "deactivate": true}}))
         .await;
-    assert_eq!(dry["detachAccount"]["account"]["status"], json!("DEACTIVATED"));
+    // A dry run reports that it would succeed and shows the account as it still is.
+    assert_eq!(dry["detachAccount"]["userErrors"], json!([]));
+    assert_eq!(dry["detachAccount"]["account"]["status"], json!("ACTIVE"));
     let row = account::Entity::find()
         .filter(account::Column::CustomerNumber.eq(&target.customer_number))
         .one(&app.db)

@@ -20,7 +20,7 @@ use sea_orm::sqlx::{self, Postgres, Row, ValueRef};
 use sea_orm::{DbErr, IdenStatic, QueryResult, TryGetable};
 
 use crate::entity::{account, invoice};
-use crate::graphql::invoice_page::{InvoicePage, InvoiceRow, TextAt};
+use crate::read::invoice_page::{InvoicePage, InvoiceRow, TextAt};
 
 /// sqlx's error for a value it could not read, as SeaORM's.
 fn decode_error(err: sqlx::Error) -> DbErr {

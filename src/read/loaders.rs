@@ -17,19 +17,27 @@ use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
 use crate::entity::{account, collective_invoice, group, invoice, invoice_line, payment, product, user};
 use crate::error::AppError;
-use crate::graphql::context::{SharedViewer, read_viewer};
-use crate::graphql::invoice_page::InvoicePage;
-use crate::graphql::rows;
+use crate::read::invoice_page::InvoicePage;
+use crate::read::rows;
 
-/// The per-request batch loader: one database handle and the viewer whose rights filter
-/// every batch.
-pub struct Batch {
+/// The viewer of a request, shared with its reader. It changes once at most: when a
+/// `login`/`enroll` in the request signs someone in, the rest of the response (the
+/// payload's `user { ... }`) is resolved as them.
+pub type SharedViewer = Arc<std::sync::RwLock<Option<Arc<Viewer>>>>;
+
+pub fn read_viewer(shared: &SharedViewer) -> Option<Arc<Viewer>> {
+    shared.read().ok().and_then(|v| v.clone())
+}
+
+/// The per-request reader behind the DataLoader: one database handle and the viewer
+/// whose rights filter every batch.
+pub struct Reader {
     pub db: DatabaseConnection,
     pub viewer: SharedViewer,
     pub settings: Arc<Settings>,
 }
 
-impl Batch {
+impl Reader {
     fn one_of(&self, column: impl ColumnTrait, ids: impl IntoIterator<Item = i64>) -> Expr {
         one_of(self.db.get_database_backend(), column, ids)
     }
@@ -102,7 +110,7 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AccountKey(pub i64);
 
-impl Loader<AccountKey> for Batch {
+impl Loader<AccountKey> for Reader {
     type Value = account::Model;
     type Error = AppError;
 
@@ -117,7 +125,7 @@ impl Loader<AccountKey> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SecondaryCountKey(pub i64);
 
-impl Loader<SecondaryCountKey> for Batch {
+impl Loader<SecondaryCountKey> for Reader {
     type Value = u64;
     type Error = AppError;
 
@@ -153,7 +161,7 @@ pub struct SecondariesPage {
     pub first: u64,
 }
 
-impl Loader<SecondariesPage> for Batch {
+impl Loader<SecondariesPage> for Reader {
     type Value = Vec<account::Model>;
     type Error = AppError;
 
@@ -198,7 +206,7 @@ impl Loader<SecondariesPage> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GroupKey(pub i64);
 
-impl Loader<GroupKey> for Batch {
+impl Loader<GroupKey> for Reader {
     type Value = group::Model;
     type Error = AppError;
 
@@ -210,7 +218,7 @@ impl Loader<GroupKey> for Batch {
             .await?;
         Ok(groups
             .into_iter()
-            .filter(|g| viewer.groups.contains_key(&g.id) || viewer.rights_on_family_of(g.main_account_id).visible())
+            .filter(|g| viewer.is_member_of(g.id) || viewer.rights_on_family_of(g.main_account_id).visible())
             .map(|g| (GroupKey(g.id), g))
             .collect())
     }
@@ -219,7 +227,7 @@ impl Loader<GroupKey> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProductKey(pub i64);
 
-impl Loader<ProductKey> for Batch {
+impl Loader<ProductKey> for Reader {
     type Value = product::Model;
     type Error = AppError;
 
@@ -238,7 +246,7 @@ impl Loader<ProductKey> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserKey(pub i64);
 
-impl Loader<UserKey> for Batch {
+impl Loader<UserKey> for Reader {
     type Value = user::Model;
     type Error = AppError;
 
@@ -260,7 +268,7 @@ impl Loader<UserKey> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OpenBalanceKey(pub i64);
 
-impl Loader<OpenBalanceKey> for Batch {
+impl Loader<OpenBalanceKey> for Reader {
     type Value = Vec<(String, i64)>;
     type Error = AppError;
 
@@ -303,7 +311,7 @@ pub struct InvoicesPage {
     pub first: u64,
 }
 
-impl Loader<InvoicesPage> for Batch {
+impl Loader<InvoicesPage> for Reader {
     type Value = InvoicePage;
     type Error = AppError;
 
@@ -382,7 +390,7 @@ async fn latest_invoices_lateral(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InvoiceKey(pub i64);
 
-impl Loader<InvoiceKey> for Batch {
+impl Loader<InvoiceKey> for Reader {
     type Value = invoice::Model;
     type Error = AppError;
 
@@ -403,7 +411,7 @@ impl Loader<InvoiceKey> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InvoiceLinesKey(pub i64);
 
-impl Loader<InvoiceLinesKey> for Batch {
+impl Loader<InvoiceLinesKey> for Reader {
     type Value = Vec<invoice_line::Model>;
     type Error = AppError;
 
@@ -427,7 +435,7 @@ impl Loader<InvoiceLinesKey> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CollectiveInvoiceKey(pub i64);
 
-impl Loader<CollectiveInvoiceKey> for Batch {
+impl Loader<CollectiveInvoiceKey> for Reader {
     type Value = collective_invoice::Model;
     type Error = AppError;
 
@@ -451,7 +459,49 @@ impl Loader<CollectiveInvoiceKey> for Batch {
     }
 }
 
-/// A page of the member invoices of a collective invoice (already authorised), by id.
+/// The ids of the accounts on which the viewer has `permission`, as a subquery.
+fn viewable_accounts(viewer: &Viewer, permission: Permission) -> SelectStatement {
+    Query::select()
+        .column(account::Column::Id)
+        .from(account::Entity)
+        .cond_where(viewer.accounts_with(permission))
+        .to_owned()
+}
+
+/// Whether the viewer may view the invoices of every member account of a collective
+/// invoice (the collective documents list them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CollectiveWholeKey(pub i64);
+
+impl Loader<CollectiveWholeKey> for Reader {
+    type Value = bool;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[CollectiveWholeKey]) -> Result<HashMap<CollectiveWholeKey, bool>, Self::Error> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            collective_invoice_id: i64,
+        }
+        let viewer = self.viewer()?;
+        let hidden: Vec<Row> = invoice::Entity::find()
+            .select_only()
+            .column(invoice::Column::CollectiveInvoiceId)
+            .filter(invoice::Column::CollectiveInvoiceId.is_in(keys.iter().map(|k| k.0)))
+            .filter(invoice::Column::AccountId.not_in_subquery(viewable_accounts(&viewer, Permission::ViewInvoices)))
+            .group_by(invoice::Column::CollectiveInvoiceId)
+            .into_model::<Row>()
+            .all(&self.db)
+            .await?;
+        let mut map: HashMap<_, _> = keys.iter().map(|k| (*k, true)).collect();
+        for row in hidden {
+            map.insert(CollectiveWholeKey(row.collective_invoice_id), false);
+        }
+        Ok(map)
+    }
+}
+
+/// A page of the member invoices of a collective invoice whose accounts' invoices the
+/// viewer may view, by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CollectiveMembersPage {
     pub collective_invoice_id: i64,
@@ -459,7 +509,7 @@ pub struct CollectiveMembersPage {
     pub first: u64,
 }
 
-impl Loader<CollectiveMembersPage> for Batch {
+impl Loader<CollectiveMembersPage> for Reader {
     type Value = Vec<invoice::Model>;
     type Error = AppError;
 
@@ -467,6 +517,7 @@ impl Loader<CollectiveMembersPage> for Batch {
         &self,
         keys: &[CollectiveMembersPage],
     ) -> Result<HashMap<CollectiveMembersPage, Self::Value>, Self::Error> {
+        let viewer = self.viewer()?;
         let mut out = HashMap::new();
         let mut shapes: HashMap<(i64, u64), Vec<i64>> = HashMap::new();
         for key in keys {
@@ -475,7 +526,8 @@ impl Loader<CollectiveMembersPage> for Batch {
         for ((after, first), parents) in shapes {
             let condition = Condition::all()
                 .add(invoice::Column::CollectiveInvoiceId.is_in(parents.clone()))
-                .add(invoice::Column::Id.gt(after));
+                .add(invoice::Column::Id.gt(after))
+                .add(invoice::Column::AccountId.in_subquery(viewable_accounts(&viewer, Permission::ViewInvoices)));
             let rows = first_rows_per(
                 &self.db,
                 invoice::Entity,
@@ -508,7 +560,7 @@ pub struct GroupAccountsPage {
     pub first: u64,
 }
 
-impl Loader<GroupAccountsPage> for Batch {
+impl Loader<GroupAccountsPage> for Reader {
     type Value = Vec<account::Model>;
     type Error = AppError;
 
@@ -556,7 +608,7 @@ pub struct GroupMembersPage {
     pub first: u64,
 }
 
-impl Loader<GroupMembersPage> for Batch {
+impl Loader<GroupMembersPage> for Reader {
     type Value = Vec<user::Model>;
     type Error = AppError;
 
@@ -606,7 +658,7 @@ impl Loader<GroupMembersPage> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AccountOrderKey(pub i64);
 
-impl Loader<AccountOrderKey> for Batch {
+impl Loader<AccountOrderKey> for Reader {
     type Value = crate::entity::account_order::Model;
     type Error = AppError;
 
@@ -630,7 +682,7 @@ impl Loader<AccountOrderKey> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AuditEventKey(pub i64);
 
-impl Loader<AuditEventKey> for Batch {
+impl Loader<AuditEventKey> for Reader {
     type Value = crate::entity::audit_event::Model;
     type Error = AppError;
 
@@ -653,7 +705,7 @@ impl Loader<AuditEventKey> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PaymentKey(pub i64);
 
-impl Loader<PaymentKey> for Batch {
+impl Loader<PaymentKey> for Reader {
     type Value = payment::Model;
     type Error = AppError;
 
@@ -675,7 +727,7 @@ impl Loader<PaymentKey> for Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PaymentInvoicesKey(pub i64);
 
-impl Loader<PaymentInvoicesKey> for Batch {
+impl Loader<PaymentInvoicesKey> for Reader {
     type Value = Vec<invoice::Model>;
     type Error = AppError;
 
@@ -714,7 +766,7 @@ pub struct CollectiveInvoicesPage {
     pub first: u64,
 }
 
-impl Loader<CollectiveInvoicesPage> for Batch {
+impl Loader<CollectiveInvoicesPage> for Reader {
     type Value = Vec<collective_invoice::Model>;
     type Error = AppError;
 

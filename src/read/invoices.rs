@@ -1,0 +1,99 @@
+//! `openItems`: open invoices across every account whose invoices the viewer may view.
+
+use chrono::{NaiveDate, Utc};
+use sea_orm::sea_query::{Alias, Expr, Func, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::domain::access::{Permission, Viewer};
+use crate::entity::enums::InvoiceStatus;
+use crate::entity::{account, invoice};
+use crate::error::AppResult;
+
+/// Which open items a query asks for.
+#[derive(Debug, Clone, Default)]
+pub struct OpenItemsFilter {
+    /// Only this account's (`Some(-1)` for an id that names nothing: matches nothing).
+    pub account_id: Option<i64>,
+    /// True: only items due before today (UTC); false: only items not yet overdue.
+    pub overdue: Option<bool>,
+    /// Only items in this ISO 4217 currency.
+    pub currency: Option<String>,
+}
+
+/// A page of open items and what every match adds up to.
+pub struct OpenItems {
+    /// Up to `first + 1` rows, earliest due first, then by id.
+    pub rows: Vec<invoice::Model>,
+    /// The sum of every matching open invoice, per currency, by currency code.
+    pub totals: Vec<(String, i64)>,
+}
+
+/// Open invoices of the accounts on which the viewer has VIEW_INVOICES, after the keyset
+/// `after` (due date, id).
+pub async fn open_items(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    filter: OpenItemsFilter,
+    after: Option<(NaiveDate, i64)>,
+    first: u64,
+) -> AppResult<OpenItems> {
+    let viewable = Query::select()
+        .column(account::Column::Id)
+        .from(account::Entity)
+        .cond_where(viewer.accounts_with(Permission::ViewInvoices))
+        .to_owned();
+    let mut matching = Condition::all()
+        .add(invoice::Column::Status.eq(InvoiceStatus::Open))
+        .add(invoice::Column::AccountId.in_subquery(viewable));
+    if let Some(id) = filter.account_id {
+        matching = matching.add(invoice::Column::AccountId.eq(id));
+    }
+    if let Some(overdue) = filter.overdue {
+        let today = Utc::now().date_naive();
+        matching =
+            matching.add(if overdue { invoice::Column::DueAt.lt(today) } else { invoice::Column::DueAt.gte(today) });
+    }
+    if let Some(currency) = filter.currency {
+        matching = matching.add(invoice::Column::Currency.eq(currency.trim().to_ascii_uppercase()));
+    }
+    let mut page = matching.clone();
+    if let Some((due, id)) = after {
+        page = page.add(
+            Condition::any()
+                .add(invoice::Column::DueAt.gt(due))
+                .add(Condition::all().add(invoice::Column::DueAt.eq(due)).add(invoice::Column::Id.gt(id))),
+        );
+    }
+    let rows = invoice::Entity::find()
+        .filter(page)
+        .order_by_asc(invoice::Column::DueAt)
+        .order_by_asc(invoice::Column::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+
+    #[derive(FromQueryResult)]
+    struct Total {
+        currency: String,
+        total: i64,
+    }
+    let totals = invoice::Entity::find()
+        .select_only()
+        .column(invoice::Column::Currency)
+        .column_as(
+            Expr::from(Func::cast_as(Func::sum(Expr::col(invoice::Column::TotalCents)), Alias::new("BIGINT"))),
+            "total",
+        )
+        .filter(matching)
+        .group_by(invoice::Column::Currency)
+        .order_by_asc(invoice::Column::Currency)
+        .into_model::<Total>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.currency, t.total))
+        .collect();
+    Ok(OpenItems { rows, totals })
+}
