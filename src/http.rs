@@ -327,9 +327,20 @@ async fn graphql_post(State(state): State<HttpState>, request: axum::extract::Re
     let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
     let request: GraphQLRequest = match GraphQLRequest::from_request(request, &()).await {
         Ok(request) => request,
-        Err(rejection) => return rejection.into_response(),
+        Err(_) => return malformed_request(negotiate(&headers)),
     };
     execute(state, headers, client, request).await
+}
+
+/// A body or query string that is not a GraphQL request. The extractor's own rejection
+/// text is Rust Debug output (`InvalidRequest(Error(...`): the client gets a fixed message.
+fn malformed_request(media: MediaType) -> Response {
+    let mut error = ServerError::new(
+        "the request is not a GraphQL request: send JSON with a `query` string (and optional `variables` object)",
+        None,
+    );
+    error.extensions.get_or_insert_with(Default::default).set("code", "GRAPHQL_VALIDATION_FAILED");
+    graphql_response(async_graphql::Response::from_errors(vec![error]), media, Some(StatusCode::BAD_REQUEST))
 }
 
 async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Request) -> Response {
@@ -348,7 +359,7 @@ async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Req
     let request = axum::extract::Request::from_parts(parts, body);
     let request: GraphQLRequest = match GraphQLRequest::from_request(request, &()).await {
         Ok(request) => request,
-        Err(rejection) => return rejection.into_response(),
+        Err(_) => return malformed_request(negotiate(&headers)),
     };
     if !is_query_only(&request.0) {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], "mutations need POST").into_response();

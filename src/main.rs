@@ -70,6 +70,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::SeedDemo(database)) => {
+            if std::env::var("CANOPY_PROFILE").is_ok_and(|p| p.eq_ignore_ascii_case("production")) {
+                anyhow::bail!(
+                    "seed-demo refuses to run with CANOPY_PROFILE=production: its logins and passwords are public"
+                );
+            }
             let (db, settings) = open(&database).await?;
             let logins = canopy::seed::seed_demo(&db, &settings).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             for login in logins {
@@ -94,7 +99,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.server = args.server_options();
     settings.smtp_url = args.smtp_url.map(|url| canopy::config::Secret::new(url.into_bytes()));
     settings.mail_from = args.mail_from.clone();
-    if !args.no_demo && canopy::seed::is_empty(&db).await.map_err(|e| anyhow::anyhow!("{e:?}"))? {
+    // Demo families and their known passwords (a `staff` login among them) never go into a
+    // production database, empty or not.
+    let production = settings.server.profile == canopy::config::Profile::Production;
+    if production && !args.no_demo {
+        tracing::info!("production profile: no demo data is seeded");
+    }
+    let wants_demo = !args.no_demo && !production;
+    if wants_demo && canopy::seed::is_empty(&db).await.map_err(|e| anyhow::anyhow!("{e:?}"))? {
         let logins = canopy::seed::seed_demo(&db, &settings).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         tracing::info!("empty database: seeded demo data; demo logins (password {}):", canopy::seed::DEMO_PASSWORD);
         for login in logins {

@@ -42,6 +42,46 @@ async fn family_for_group_management(
     Ok(main)
 }
 
+fn not_permitted(message: &str, field: &str) -> AppError {
+    AppError::User(UserError::new(UserErrorCode::NotPermitted, message).at(field))
+}
+
+/// What a viewer may grant in a family (issue 14's escalation rules): the family's owner
+/// and staff grant anything. Anyone else, a member with MANAGE_GROUPS, grants only
+/// permissions they hold on the family, never MANAGE_GROUPS, and never through a group
+/// they belong to or the Default Group (which covers every account not grouped otherwise):
+/// otherwise a member could raise their own rights.
+fn check_may_grant(
+    viewer: &Viewer,
+    main: &account::Model,
+    group: Option<&group::Model>,
+    permissions: &[Permission],
+    field: &str,
+) -> AppResult<()> {
+    if viewer.owns_family(main.id) {
+        return Ok(());
+    }
+    if permissions.contains(&Permission::ManageGroups) {
+        return Err(not_permitted("only the family's owner grants MANAGE_GROUPS", field));
+    }
+    let held = viewer.rights_on_family(main);
+    if let Some(missing) = permissions.iter().find(|p| !held.has(**p)) {
+        return Err(not_permitted(&format!("you cannot grant {}, which you do not hold", missing.as_str()), field));
+    }
+    if let Some(group) = group {
+        if viewer.is_member_of(group.id) {
+            return Err(not_permitted("you cannot change a group you belong to; ask the family's owner", field));
+        }
+        if group.is_default {
+            return Err(not_permitted(
+                "only the family's owner changes who is in the Default Group and what it may do",
+                field,
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn duplicate_group_name() -> UserError {
     UserError::new(UserErrorCode::DuplicateName, "this family already has a group of that name").at("name")
 }
@@ -60,6 +100,7 @@ pub async fn create_group(
     let name = validate_name(name, "name")?;
     let txn = db.begin().await?;
     let main = family_for_group_management(&txn, viewer, main_account_id).await?;
+    check_may_grant(viewer, &main, None, permissions, "permissions")?;
     let taken = group::Entity::find()
         .filter(group::Column::MainAccountId.eq(main.id))
         .filter(group::Column::Name.eq(&name))
@@ -111,6 +152,7 @@ pub async fn update_group(
     let name = name.map(|n| validate_name(n, "name")).transpose()?;
     let txn = db.begin().await?;
     let (group, main) = group_for_management(&txn, viewer, group_id).await?;
+    check_may_grant(viewer, &main, Some(&group), permissions.unwrap_or_default(), "groupId")?;
     let before = group_snapshot(&group);
     let mut active: group::ActiveModel = group.clone().into();
     if let Some(name) = name {
@@ -148,6 +190,7 @@ pub async fn update_group(
 pub async fn delete_group(db: &DatabaseConnection, viewer: &Viewer, group_id: i64) -> AppResult<group::Model> {
     let txn = db.begin().await?;
     let (group, main) = group_for_management(&txn, viewer, group_id).await?;
+    check_may_grant(viewer, &main, Some(&group), &[], "groupId")?;
     if group.is_default {
         return Err(AppError::User(
             UserError::new(UserErrorCode::DefaultGroup, "the Default Group cannot be deleted").at("groupId"),
@@ -197,6 +240,9 @@ pub async fn invite_user(
         .await?;
     if groups.len() != group_ids.iter().collect::<std::collections::HashSet<_>>().len() {
         return Err(not_found("groupIds", "group"));
+    }
+    for group in &groups {
+        check_may_grant(viewer, &main, Some(group), &group_permissions(group), "groupIds")?;
     }
     let token = crypto::new_random_token("inv_");
     let now = chrono::Utc::now();

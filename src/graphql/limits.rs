@@ -2,6 +2,13 @@
 //! complexity checks: the number of selected fields (including `__typename`, which the
 //! built-in complexity check does not count) and of aliases, counted through fragments.
 //!
+//! Text inputs are checked here too, before anything runs: no NUL or other control
+//! character in any string an operation carries (variables and literals alike), except
+//! line breaks and tabs in multi-line fields. PostgreSQL text cannot hold NUL at all (it
+//! would fail as an internal error there and pass on SQLite), and control characters in
+//! names, numbers and ids are never meant. The answer is `INVALID_INPUT` with the path of
+//! the offending field in `extensions.field`, and nothing runs.
+//!
 //! The check wraps the schema as an `Executor` (HTTP and websockets both execute through
 //! it) rather than being a schema extension: any extension puts async-graphql on a slower
 //! path for every resolved field, and the tree query resolves about 15,000 of them.
@@ -10,7 +17,7 @@ use std::sync::Arc;
 
 use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Data, Executor, Request, Response, ServerError};
+use async_graphql::{Data, Executor, Name, Request, Response, ServerError, Value};
 
 use crate::graphql::AppSchema;
 
@@ -101,20 +108,112 @@ fn refuse_over_limits(request: &mut Request) -> Option<Response> {
     Some(Response::from_errors(vec![error]))
 }
 
+/// Input fields whose text may span lines: a message to a person, an invoice line's text.
+const MULTI_LINE_FIELDS: [&str; 2] = ["message", "description"];
+
+fn bad_text(text: &str, multi_line: bool) -> bool {
+    text.chars().any(|c| c.is_control() && !(multi_line && matches!(c, '\n' | '\r' | '\t')))
+}
+
+/// The path of the first string in `value` with a forbidden character.
+fn find_bad_text(value: &Value, path: &mut Vec<String>, multi_line: bool) -> bool {
+    match value {
+        Value::String(text) => bad_text(text, multi_line),
+        Value::Enum(name) => bad_text(name.as_str(), false),
+        Value::List(items) => items.iter().enumerate().any(|(n, item)| {
+            path.push(n.to_string());
+            let found = find_bad_text(item, path, multi_line);
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        Value::Object(fields) => fields.iter().any(|(name, item)| {
+            path.push(name.to_string());
+            let found = find_bad_text(item, path, MULTI_LINE_FIELDS.contains(&name.as_str()));
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        _ => false,
+    }
+}
+
+fn bad_text_in_selections(set: &SelectionSet, path: &mut Vec<String>) -> bool {
+    set.items.iter().any(|selection| match &selection.node {
+        Selection::Field(field) => {
+            path.push(field.node.name.node.to_string());
+            let in_arguments = field.node.arguments.iter().any(|(name, value)| {
+                path.push(name.node.to_string());
+                // Variables are checked with their values; literals here.
+                let literal = value.node.clone().into_const_with(|_| Ok::<_, ()>(Value::Null)).unwrap_or(Value::Null);
+                let found = find_bad_text(&literal, path, MULTI_LINE_FIELDS.contains(&name.node.as_str()));
+                if !found {
+                    path.pop();
+                }
+                found
+            });
+            let found = in_arguments || bad_text_in_selections(&field.node.selection_set.node, path);
+            if !found {
+                path.pop();
+            }
+            found
+        }
+        Selection::InlineFragment(fragment) => bad_text_in_selections(&fragment.node.selection_set.node, path),
+        Selection::FragmentSpread(_) => false,
+    })
+}
+
+/// Refuses a request carrying a control character in any text input.
+fn refuse_control_characters(request: &mut Request) -> Option<Response> {
+    let mut path = Vec::new();
+    let variables = Value::Object(
+        request.variables.iter().map(|(name, value)| (Name::new(format!("${name}")), value.clone())).collect(),
+    );
+    let mut found = find_bad_text(&variables, &mut path, false);
+    if !found && let Ok(document) = request.parsed_query() {
+        let sets = document
+            .operations
+            .iter()
+            .map(|(_, op)| &op.node.selection_set.node)
+            .chain(document.fragments.values().map(|f| &f.node.selection_set.node));
+        for set in sets {
+            if bad_text_in_selections(set, &mut path) {
+                found = true;
+                break;
+            }
+        }
+    }
+    if !found {
+        return None;
+    }
+    let field = path.join(".");
+    let mut error = ServerError::new(format!("`{field}` contains a control character (such as NUL); remove it"), None);
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", "INVALID_INPUT");
+    extensions.set("field", field);
+    Some(Response::from_errors(vec![error]))
+}
+
+fn refuse(request: &mut Request) -> Option<Response> {
+    refuse_over_limits(request).or_else(|| refuse_control_characters(request))
+}
+
 /// The schema behind the operation limits.
 #[derive(Clone)]
 pub struct LimitedSchema(pub AppSchema);
 
 impl Executor for LimitedSchema {
     async fn execute(&self, mut request: Request) -> Response {
-        match refuse_over_limits(&mut request) {
+        match refuse(&mut request) {
             Some(refused) => refused,
             None => self.0.execute(request).await,
         }
     }
 
     fn execute_stream(&self, mut request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        match refuse_over_limits(&mut request) {
+        match refuse(&mut request) {
             Some(refused) => stream::once(async move { refused }).boxed(),
             None => self.0.execute_stream_with_session_data(request, session_data.unwrap_or_default()),
         }

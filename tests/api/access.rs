@@ -111,11 +111,14 @@ async fn manage_groups_granted_and_withheld() {
     let app = TestApp::spawn().await;
     let (main, owner) = app.enrolled_account("Main", "mg-owner").await;
     let plain = create_group(&app, &owner, &main.id, "Plain", json!(["VIEW_INVOICES"])).await["group"]["id"].clone();
-    let admins = create_group(&app, &owner, &main.id, "Admins", json!(["MANAGE_GROUPS"])).await["group"]["id"].clone();
+    let admins =
+        create_group(&app, &owner, &main.id, "Admins", json!(["MANAGE_GROUPS", "PAY_INVOICES"])).await["group"]["id"]
+            .clone();
     let plain_member = invite_and_accept(&app, &owner, &main.id, plain.as_str().unwrap(), "plainy").await;
     let admin_member = invite_and_accept(&app, &owner, &main.id, admins.as_str().unwrap(), "adminy").await;
     let refused = create_group(&app, &plain_member, &main.id, "Mine", json!([])).await;
     assert_eq!(user_error_code(&refused), Some("NOT_PERMITTED"));
+    // A right they hold they may grant; one they do not hold, not (tests/api/attacks.rs).
     let allowed = create_group(&app, &admin_member, &main.id, "Theirs", json!(["PAY_INVOICES"])).await;
     assert_eq!(allowed["userErrors"], json!([]));
     assert_eq!(allowed["group"]["permissions"], json!(["PAY_INVOICES"]));

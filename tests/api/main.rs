@@ -6,6 +6,7 @@
 mod helpers;
 
 mod access;
+mod attacks;
 mod billing;
 mod collective;
 mod downloads;

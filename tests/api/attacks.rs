@@ -1,0 +1,230 @@
+//! Trust, part 2 (issue 14): sessions, proofs and inputs an attacker controls. Each test is
+//! the attacker's steps against the landed server, then what they get now.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, invite_and_accept, user_error_code};
+use crate::trust::create_group;
+
+const UPDATE_GROUP: &str = "mutation($i: UpdateGroupInput!) { updateGroup(input: $i) { group { permissions } userErrors { code message field } } }";
+const CREATE_GROUP: &str =
+    "mutation($i: CreateGroupInput!) { createGroup(input: $i) { group { id } userErrors { code message field } } }";
+const INVITE: &str =
+    "mutation($i: InviteUserInput!) { inviteUser(input: $i) { invitationToken userErrors { code message field } } }";
+
+/// The Default Group of a family, read off a secondary linked into it.
+async fn default_group(app: &TestApp, owner: &str, main: &crate::helpers::CreatedAccount) -> String {
+    let branch = app.create_account("Default Branch").await;
+    let linked = crate::family::link(app, owner, main, &branch).await;
+    let data = app
+        .data(
+            Some(owner),
+            "query($id: ID!) { account(id: $id) { group { id isDefault } } }",
+            json!({"id": linked["account"]["id"]}),
+        )
+        .await;
+    assert_eq!(data["account"]["group"]["isDefault"], json!(true), "{data}");
+    data["account"]["group"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn permissions_of(app: &TestApp, owner: &str, group_id: &str) -> Value {
+    let data = app
+        .data(
+            Some(owner),
+            "query($id: ID!) { node(id: $id) { ... on Group { permissions } } }",
+            json!({"id": group_id}),
+        )
+        .await;
+    data["node"]["permissions"].clone()
+}
+
+#[tokio::test]
+async fn a_member_with_manage_groups_cannot_raise_their_own_rights() {
+    let app = TestApp::spawn().await;
+    let (main, owner) = app.enrolled_account("Escalation Main", "esc-owner").await;
+    let admins = create_group(&app, &owner, &main.id, "Admins", json!(["MANAGE_GROUPS", "VIEW_INVOICES"])).await;
+    let other = create_group(&app, &owner, &main.id, "Other", json!(["VIEW_INVOICES"])).await;
+    let member = invite_and_accept(&app, &owner, &main.id, &admins, "esc-member").await;
+    let default = default_group(&app, &owner, &main).await;
+
+    // Their own group to every permission.
+    let all = json!(["VIEW_INVOICES", "PAY_INVOICES", "MANAGE_SETTINGS", "MANAGE_ACCOUNTS", "MANAGE_GROUPS"]);
+    let data = app.data(Some(&member), UPDATE_GROUP, json!({"i": {"groupId": admins, "permissions": all}})).await;
+    assert_eq!(user_error_code(&data["updateGroup"]), Some("NOT_PERMITTED"), "{data}");
+    assert_eq!(permissions_of(&app, &owner, &admins).await, json!(["VIEW_INVOICES", "MANAGE_GROUPS"]));
+    // Another group, or a new one, with a right they do not hold, or with MANAGE_GROUPS.
+    for permissions in [json!(["PAY_INVOICES"]), json!(["MANAGE_GROUPS"])] {
+        let data =
+            app.data(Some(&member), UPDATE_GROUP, json!({"i": {"groupId": other, "permissions": permissions}})).await;
+        assert_eq!(user_error_code(&data["updateGroup"]), Some("NOT_PERMITTED"), "{data}");
+        let data = app
+            .data(
+                Some(&member),
+                CREATE_GROUP,
+                json!({"i": {"mainAccountId": main.id, "name": "Mine", "permissions": permissions}}),
+            )
+            .await;
+        assert_eq!(user_error_code(&data["createGroup"]), Some("NOT_PERMITTED"), "{data}");
+    }
+    assert_eq!(permissions_of(&app, &owner, &other).await, json!(["VIEW_INVOICES"]));
+    // Themselves (any mailbox) into the Default Group, or into their own group again.
+    for group in [&default, &admins] {
+        let data = app
+            .data(
+                Some(&member),
+                INVITE,
+                json!({"i": {"mainAccountId": main.id, "email": "me@example.com", "groupIds": [group]}}),
+            )
+            .await;
+        assert_eq!(user_error_code(&data["inviteUser"]), Some("NOT_PERMITTED"), "{data}");
+        assert_eq!(data["inviteUser"]["invitationToken"], Value::Null);
+    }
+    // Deleting their own group (to fall back into the Default Group) is refused too.
+    let data = app
+        .data(
+            Some(&member),
+            "mutation($g: ID!) { deleteGroup(input: {groupId: $g}) { userErrors { code } } }",
+            json!({"g": admins}),
+        )
+        .await;
+    assert_eq!(user_error_code(&data["deleteGroup"]), Some("NOT_PERMITTED"));
+
+    // What they hold they may hand on: a group with VIEW_INVOICES, and invitations into it.
+    let data = app
+        .data(
+            Some(&member),
+            CREATE_GROUP,
+            json!({"i": {"mainAccountId": main.id, "name": "Readers", "permissions": ["VIEW_INVOICES"]}}),
+        )
+        .await;
+    assert_eq!(data["createGroup"]["userErrors"], json!([]));
+    let readers = data["createGroup"]["group"]["id"].as_str().unwrap().to_owned();
+    let data = app
+        .data(
+            Some(&member),
+            INVITE,
+            json!({"i": {"mainAccountId": main.id, "email": "reader@example.com", "groupIds": [readers]}}),
+        )
+        .await;
+    assert_eq!(data["inviteUser"]["userErrors"], json!([]));
+    // The owner grants anything.
+    let data = app.data(Some(&owner), UPDATE_GROUP, json!({"i": {"groupId": other, "permissions": all}})).await;
+    assert_eq!(data["updateGroup"]["userErrors"], json!([]));
+}
+
+#[tokio::test]
+async fn a_production_server_on_an_empty_database_seeds_no_demo_logins() {
+    use std::process::{Command, Stdio};
+    let app = TestApp::spawn().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .args(["serve", "--profile", "production", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &app.database_url)
+        .env("CANOPY_SECRET", "test-secret-test-secret-test-secret!")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start canopy");
+    let server = crate::processes::ServerProcess { child, port };
+    let mut up = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "the production server started");
+    // The attacker signs in with the demo staff login that README used to print.
+    let login = app
+        .data(
+            None,
+            "mutation($i: LoginInput!) { login(input: $i) { token userErrors { code } } }",
+            json!({"i": {"loginName": "staff", "password": canopy::seed::DEMO_PASSWORD}}),
+        )
+        .await;
+    assert_eq!(login["login"]["token"], Value::Null, "{login}");
+    assert!(canopy::seed::is_empty(&app.db).await.unwrap(), "no demo accounts in a production database");
+    drop(server);
+}
+
+#[tokio::test]
+async fn an_invoice_line_written_as_a_formula_downloads_as_text() {
+    use crate::billing::{days_from_today, issue_lines};
+    use crate::downloads::{get, parse_csv};
+    let app = TestApp::spawn().await;
+    let (account, owner) = app.enrolled_account("=cmd|' /C calc'!A0", "csv-owner").await;
+    let lines = json!([
+        {"description": "=HYPERLINK(\"http://evil.example/pay\",\"Pay here\")", "quantity": 1, "unitCents": 100},
+        {"description": "@SUM(1+1)", "quantity": 1, "unitCents": 100},
+        {"description": "+1-1", "quantity": 1, "unitCents": 100},
+        {"description": "-2+3", "quantity": 1, "unitCents": 100},
+    ]);
+    let payload = issue_lines(&app, &account.id, "EUR", &days_from_today(10), lines).await;
+    let id = payload["invoice"]["id"].as_str().unwrap_or_else(|| panic!("{payload}")).to_owned();
+    let (status, _, body) = get(&app, &format!("/invoices/{id}.csv"), Some(&owner)).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let cells: Vec<String> = parse_csv(&String::from_utf8(body).unwrap()).into_iter().flatten().collect();
+    let dangerous: Vec<&String> = cells.iter().filter(|c| c.starts_with(['=', '+', '@', '\t', '\r'])).collect();
+    assert!(dangerous.is_empty(), "cells a spreadsheet would run: {dangerous:?}");
+    for expected in ["'=HYPERLINK(\"http://evil.example/pay\",\"Pay here\")", "'@SUM(1+1)", "'+1-1", "'-2+3"] {
+        assert!(cells.iter().any(|c| c == expected), "{expected} missing from {cells:?}");
+    }
+    assert!(cells.iter().all(|c| !c.starts_with('-') || c.parse::<f64>().is_ok()), "{cells:?}");
+}
+
+#[tokio::test]
+async fn text_with_control_characters_is_invalid_input_and_changes_nothing() {
+    use canopy::entity::account;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = TestApp::spawn().await;
+    // NUL in a login name, through a variable and as a literal.
+    let body = app
+        .gql(
+            None,
+            "mutation($i: LoginInput!) { login(input: $i) { token } }",
+            json!({"i": {"loginName": "a\u{0}b", "password": "whatever-long-enough"}}),
+        )
+        .await;
+    assert_eq!(crate::helpers::error_code(&body), Some("INVALID_INPUT"), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], json!("$i.loginName"));
+    let body = app
+        .gql(None, r#"mutation { login(input: {loginName: "a\u0000b", password: "x"}) { token } }"#, json!({}))
+        .await;
+    assert_eq!(crate::helpers::error_code(&body), Some("INVALID_INPUT"), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], json!("login.input.loginName"));
+
+    // Staff creating an account with a NUL or a line break in the holder's name: refused,
+    // nothing stored, no internal error on either database.
+    let staff = app.staff_token().await;
+    let before = account::Entity::find().count(&app.db).await.unwrap();
+    for name in ["Evil\u{0}Corp", "Two\nLines", "Bell\u{7}"] {
+        let body = app
+            .gql(
+                Some(&staff),
+                "mutation($i: AdminCreateAccountInput!) { adminCreateAccount(input: $i) { account { id } } }",
+                json!({"i": {"holderName": name, "product": "MOBILE", "email": "x@example.com"}}),
+            )
+            .await;
+        assert_eq!(crate::helpers::error_code(&body), Some("INVALID_INPUT"), "{name:?}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], json!("$i.holderName"));
+    }
+    assert_eq!(account::Entity::find().count(&app.db).await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_malformed_body_answers_a_fixed_message_without_rust_debug_text() {
+    use axum::body::Body;
+    use axum::http::Request;
+    let app = TestApp::spawn().await;
+    for body in ["{\"query\": ", "{\"query\": 5}", "[1,2", "{\"query\": \"{ viewer { id } }\", \"variables\": 7}"] {
+        let request =
+            Request::post("/graphql").header("content-type", "application/json").body(Body::from(body)).unwrap();
+        let (status, answer) = app.send(request, "127.0.0.1:40000").await;
+        assert_eq!(status, axum::http::StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let text = answer.to_string();
+        assert!(!text.contains("InvalidRequest") && !text.contains("Error("), "{text}");
+        assert_eq!(crate::helpers::error_code(&answer), Some("GRAPHQL_VALIDATION_FAILED"), "{text}");
+    }
+}
