@@ -26,8 +26,20 @@ pub enum TreeChangeKind {
 /// One event, small enough for a NOTIFY payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
-    TreeChanged { kind: TreeChangeKind, main_account_id: i64, account_id: i64 },
-    InvoiceIssued { invoice_id: i64, account_id: i64 },
+    TreeChanged {
+        kind: TreeChangeKind,
+        main_account_id: i64,
+        account_id: i64,
+    },
+    InvoiceIssued {
+        invoice_id: i64,
+        account_id: i64,
+    },
+    /// Sessions or rights changed: these users' websockets (every user's, when `None`)
+    /// check their session again and close (4403) if it ended or its grants changed.
+    AccessChanged {
+        user_ids: Option<Vec<i64>>,
+    },
 }
 
 #[derive(Clone)]

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use async_graphql::http::WebSocketProtocols;
 use async_graphql::{Data, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
+use async_graphql_axum::GraphQLRequest;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -140,15 +141,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// Resolves a bearer token to the viewer. `Ok(None)` is anonymous; a token that does not
 /// resolve is UNAUTHENTICATED rather than silently anonymous.
 pub async fn viewer_for_token(state: &AppState, token: Option<&str>) -> Result<Option<(Viewer, i64)>, AppError> {
-    let Some(token) = token else { return Ok(None) };
-    let Some(found) = identity::authenticate(&state.db, &state.settings, token).await? else {
-        return Err(AppError::Unauthenticated);
-    };
-    if found.home_deactivated {
-        // The login's account was deactivated ("removed"): it may not sign in.
-        return Err(AppError::Unauthenticated);
-    }
-    Ok(Some((found.viewer, found.session_id)))
+    identity::live_viewer(&state.db, &state.settings, token).await
 }
 
 /// Which media type the client asked for (the GraphQL-over-HTTP specification).
@@ -348,12 +341,11 @@ async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Req
     let client = client_of(&request);
     let (mut parts, body) = request.into_parts();
     if headers.contains_key(header::UPGRADE) {
-        let protocol = GraphQLProtocol::from_request_parts(&mut parts, &()).await;
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &()).await;
-        return match (upgrade, protocol) {
-            (Ok(upgrade), Ok(protocol)) => subscribe(state, &headers, upgrade, protocol, client),
+        return match (upgrade, websocket_protocol(&headers)) {
+            (Ok(upgrade), Some(protocol)) => subscribe(state, &headers, upgrade, protocol, client),
             (Err(rejection), _) => rejection.into_response(),
-            (_, Err(rejection)) => rejection.into_response(),
+            (_, None) => (StatusCode::BAD_REQUEST, "ask for the graphql-transport-ws subprotocol").into_response(),
         };
     }
     let request = axum::extract::Request::from_parts(parts, body);
@@ -384,6 +376,12 @@ fn is_query_only(request: &async_graphql::Request) -> bool {
     }
 }
 
+/// The GraphQL subprotocol the client asked for (`Sec-WebSocket-Protocol`).
+fn websocket_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    offered.split(',').find_map(|p| p.trim().parse().ok())
+}
+
 /// Websocket frames larger than this close the connection.
 pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
 /// A client that has not sent `connection_init` by then is dropped.
@@ -405,49 +403,173 @@ fn subscribe(
     state: HttpState,
     headers: &HeaderMap,
     upgrade: WebSocketUpgrade,
-    protocol: GraphQLProtocol,
+    protocol: WebSocketProtocols,
     client: String,
 ) -> Response {
     if !origin_allowed(headers, &state.app.settings.server.allowed_origins) {
         tracing::warn!("websocket refused: origin not allowed");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let app = state.app.clone();
     upgrade
         .max_message_size(MAX_WS_MESSAGE_BYTES)
         .max_frame_size(MAX_WS_MESSAGE_BYTES)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| async move {
-            let initialised = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let seen_init = initialised.clone();
-            let serve = GraphQLWebSocket::new(stream, state.websocket_schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    seen_init.store(true, Ordering::SeqCst);
-                    let token = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str())
-                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_owned())
-                        .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(str::to_owned));
-                    let viewer = viewer_for_token(&app, token.as_deref()).await?;
-                    let (viewer, session_id) = match viewer {
-                        Some((v, s)) => (Some(v), Some(s)),
-                        None => (None, None),
-                    };
-                    let mut data = Data::default();
-                    data.insert(RequestContext::new(&app, viewer, session_id, client));
-                    Ok(data)
-                })
-                .serve();
-            let watchdog = async {
-                tokio::time::sleep(WS_INIT_TIMEOUT).await;
-                if initialised.load(Ordering::SeqCst) {
-                    std::future::pending::<()>().await;
-                }
+        .on_upgrade(move |socket| serve_socket(state, socket, protocol, client))
+}
+
+/// What a websocket keeps between operations: the session it was opened with. Every
+/// operation checks that session again and runs with a viewer and loaders built for it
+/// (`SessionChecked`); subscriptions check it again at every event.
+#[derive(Clone)]
+struct SocketSession {
+    session_id: Option<i64>,
+    client: String,
+}
+
+/// The schema as a websocket runs it: each operation re-authenticates the socket's
+/// session (one statement) instead of reusing the viewer of `connection_init`.
+#[derive(Clone)]
+struct SessionChecked {
+    inner: LimitedSchema,
+    app: AppState,
+}
+
+impl async_graphql::Executor for SessionChecked {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        self.inner.execute(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        use futures_util::StreamExt;
+        let session = session_data
+            .as_ref()
+            .and_then(|data| data.get(&std::any::TypeId::of::<SocketSession>()))
+            .and_then(|any| any.downcast_ref::<SocketSession>())
+            .cloned();
+        let (inner, app) = (self.inner.clone(), self.app.clone());
+        futures_util::stream::once(async move {
+            let Some(session) = session else {
+                return refused(AppError::Unauthenticated);
             };
-            tokio::select! {
-                _ = serve => {}
-                _ = watchdog => tracing::info!("websocket dropped: no connection_init within 10 s"),
-            }
+            let viewer = match session.session_id {
+                Some(id) => match identity::live_session(&app.db, &app.settings, id).await {
+                    Ok(viewer) => Some(viewer),
+                    Err(err) => return refused(err),
+                },
+                None => None,
+            };
+            let context = RequestContext::new(&app, viewer, session.session_id, session.client);
+            inner.execute_stream(request.data(context), session_data)
         })
+        .flatten()
+        .boxed()
+    }
+}
+
+/// One error answer, as a stream.
+fn refused(err: AppError) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+    use futures_util::StreamExt;
+    let error: async_graphql::Error = err.into();
+    let response = async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+    futures_util::stream::once(async move { response }).boxed()
+}
+
+/// graphql-transport-ws's close code for a connection whose session ended or whose rights
+/// changed ("Forbidden"): the client signs in (or reconnects) again.
+pub const CLOSE_SESSION_ENDED: u16 = 4403;
+
+/// Serves one websocket: async-graphql's protocol machine, plus a watch on access changes.
+/// When a logout, password change, removal or rights change concerns this socket's user
+/// (announced on every replica through the event bus), the session is checked again; if
+/// it ended, or its grants are not what they were, the socket closes with 4403.
+async fn serve_socket(
+    state: HttpState,
+    socket: axum::extract::ws::WebSocket,
+    protocol: WebSocketProtocols,
+    client: String,
+) {
+    use axum::extract::ws::{CloseFrame, Message};
+    use futures_util::{SinkExt, StreamExt};
+
+    let app = state.app.clone();
+    let (mut sink, source) = socket.split();
+    let input = source.take_while(|message| std::future::ready(message.is_ok())).filter_map(|message| {
+        std::future::ready(match message {
+            Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+            _ => None,
+        })
+    });
+    // The session and grants the socket was opened with (set by `connection_init`).
+    let opened: Arc<std::sync::Mutex<Option<(i64, Viewer)>>> = Arc::default();
+    let seen = opened.clone();
+    let executor = SessionChecked { inner: state.websocket_schema.clone(), app: app.clone() };
+    let init_app = app.clone();
+    let protocol_machine = async_graphql::http::WebSocket::new(executor, input, protocol).on_connection_init(
+        move |payload: serde_json::Value| async move {
+            let token = payload
+                .get("Authorization")
+                .or_else(|| payload.get("authorization"))
+                .and_then(|v| v.as_str())
+                .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_owned())
+                .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(str::to_owned));
+            let viewer = viewer_for_token(&init_app, token.as_deref()).await?;
+            let session_id = viewer.as_ref().map(|(_, id)| *id);
+            if let (Some((viewer, id)), Ok(mut slot)) = (viewer, seen.lock()) {
+                *slot = Some((id, viewer));
+            }
+            let mut data = Data::default();
+            data.insert(SocketSession { session_id, client });
+            Ok(data)
+        },
+    );
+    let mut protocol_machine = std::pin::pin!(protocol_machine);
+    let mut access = app.events.subscribe();
+    let started = tokio::time::Instant::now();
+    let close = |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+    loop {
+        let initialised = opened.lock().map(|o| o.is_some()).unwrap_or(false);
+        let init_deadline = started + WS_INIT_TIMEOUT;
+        tokio::select! {
+            outgoing = protocol_machine.next() => match outgoing {
+                Some(async_graphql::http::WsMessage::Text(text)) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(async_graphql::http::WsMessage::Close(code, reason)) => {
+                    let _ = sink.send(close(code, &reason)).await;
+                    break;
+                }
+                None => break,
+            },
+            event = access.recv() => {
+                let concerned = match (&event, opened.lock().ok().and_then(|o| o.clone())) {
+                    (Ok(crate::events::Event::AccessChanged { user_ids }), Some((id, viewer))) => {
+                        let mine = user_ids.as_ref().is_none_or(|ids| ids.contains(&viewer.user.id));
+                        mine.then_some((id, viewer))
+                    }
+                    // Events were missed (a slow socket): check, to be safe.
+                    (Err(tokio::sync::broadcast::error::RecvError::Lagged(_)), Some(opened)) => Some(opened),
+                    _ => None,
+                };
+                if let Some((session_id, before)) = concerned {
+                    let now = identity::live_session(&app.db, &app.settings, session_id).await;
+                    let still = now.as_ref().is_ok_and(|v| v.grants() == before.grants());
+                    if !still {
+                        tracing::info!("websocket closed: its session ended or its rights changed");
+                        let _ = sink.send(close(CLOSE_SESSION_ENDED, "session ended or rights changed; sign in again")).await;
+                        break;
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(init_deadline), if !initialised => {
+                tracing::info!("websocket dropped: no connection_init within 10 s");
+                break;
+            }
+        }
+    }
 }

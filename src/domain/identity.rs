@@ -339,6 +339,23 @@ pub struct Authenticated {
     pub home_deactivated: bool,
 }
 
+/// The viewer and session behind a bearer token, checked as every request and every
+/// websocket operation and event checks it: `Ok(None)` when no token was given, and
+/// UNAUTHENTICATED for a token that is not (or no longer) a live session, or whose login's
+/// account was removed.
+pub async fn live_viewer(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    token: Option<&str>,
+) -> AppResult<Option<(Viewer, i64)>> {
+    let Some(token) = token else { return Ok(None) };
+    match authenticate(db, settings, token).await? {
+        Some(found) if !found.home_deactivated => Ok(Some((found.viewer, found.session_id))),
+        // A removed account's logins may not sign in; an ended session is no session.
+        _ => Err(AppError::Unauthenticated),
+    }
+}
+
 /// The session, user and grants behind a bearer token, if it is live: one statement, as
 /// this runs before every request (sessions ⋈ users ⟕ active home account ⟕ groups the
 /// user is a member of; one row per group, at least one). Renews the session's idle
@@ -348,10 +365,33 @@ pub async fn authenticate(
     settings: &Settings,
     token: &str,
 ) -> AppResult<Option<Authenticated>> {
+    authenticate_session(db, settings, SessionKey::TokenHash(crypto::sha256_hex(token))).await
+}
+
+/// How a session is looked up: by its token's hash (a request), or by its id (a websocket
+/// checking the session it was opened with again, at each operation and event).
+pub enum SessionKey {
+    TokenHash(String),
+    Id(i64),
+}
+
+/// The viewer of a session known by id, checked as `live_viewer` checks a token.
+pub async fn live_session(db: &DatabaseConnection, settings: &Settings, session_id: i64) -> AppResult<Viewer> {
+    match authenticate_session(db, settings, SessionKey::Id(session_id)).await? {
+        Some(found) if !found.home_deactivated => Ok(found.viewer),
+        _ => Err(AppError::Unauthenticated),
+    }
+}
+
+async fn authenticate_session(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    key: SessionKey,
+) -> AppResult<Option<Authenticated>> {
     use sea_orm::FromQueryResult;
 
     let now = chrono::Utc::now();
-    let select = session_query(&crypto::sha256_hex(token), now);
+    let select = session_query(key, now);
     let rows = db.query_all(&select).await?;
     let Some(first) = rows.first() else {
         return Ok(None);
@@ -386,7 +426,7 @@ pub async fn authenticate(
 }
 
 /// The statement behind `authenticate`.
-fn session_query(token_hash: &str, now: chrono::DateTime<chrono::Utc>) -> sea_orm::sea_query::SelectStatement {
+fn session_query(key: SessionKey, now: chrono::DateTime<chrono::Utc>) -> sea_orm::sea_query::SelectStatement {
     use sea_orm::sea_query::{Alias, Expr, JoinType, Query};
     use sea_orm::{ExprTrait, IdenStatic, Iterable};
 
@@ -425,7 +465,10 @@ fn session_query(token_hash: &str, now: chrono::DateTime<chrono::Utc>) -> sea_or
             group::Entity,
             Expr::col((group::Entity, group::Column::Id)).equals((group_member::Entity, group_member::Column::GroupId)),
         )
-        .and_where(Expr::col((session::Entity, session::Column::TokenHash)).eq(token_hash))
+        .and_where(match key {
+            SessionKey::TokenHash(hash) => Expr::col((session::Entity, session::Column::TokenHash)).eq(hash),
+            SessionKey::Id(id) => Expr::col((session::Entity, session::Column::Id)).eq(id),
+        })
         .and_where(Expr::col((session::Entity, session::Column::RevokedAt)).is_null())
         .and_where(Expr::col((session::Entity, session::Column::ExpiresAt)).gt(now));
     select

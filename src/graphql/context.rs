@@ -86,6 +86,14 @@ pub trait ContextExt {
     }
 }
 
+/// Tells every replica's websockets that sessions or rights changed (`None`: anyone's), so
+/// the affected ones check their session again and close if it ended or its rights moved.
+pub async fn announce_access_changed(ctx: &Context<'_>, user_ids: Option<Vec<i64>>) -> AppResult<()> {
+    let state = ctx.state()?;
+    state.events.publish(&state.db, crate::events::Event::AccessChanged { user_ids }).await;
+    Ok(())
+}
+
 impl ContextExt for Context<'_> {
     fn state(&self) -> AppResult<&AppState> {
         self.data::<AppState>().map_err(|_| AppError::internal("AppState missing from schema data"))

@@ -9,7 +9,7 @@ use crate::entity::account_order;
 use crate::entity::enums::OrderStatus;
 use crate::error::{AppResult, UserError};
 use crate::graphql::account::Account;
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{ContextExt, announce_access_changed};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::payload::into_payload;
 use crate::graphql::product::Product;
@@ -369,6 +369,10 @@ impl FamilyMutation {
             .await
         }
         .await;
+        if outcome.is_ok() && input.deactivate && !validate_only {
+            // The removed account's logins are signed out: their websockets close too.
+            announce_access_changed(ctx, None).await?;
+        }
         account_payload(ctx, outcome, validate_only).await
     }
 
@@ -465,6 +469,9 @@ impl FamilyMutation {
             .await
         }
         .await;
+        if outcome.is_ok() && input.deactivate && !validate_only {
+            announce_access_changed(ctx, None).await?;
+        }
         account_payload(ctx, outcome, validate_only).await
     }
 }

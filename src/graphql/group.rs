@@ -8,7 +8,7 @@ use crate::entity::group;
 use crate::error::{AppResult, UserError};
 use crate::graphql::account::Account;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{ContextExt, announce_access_changed};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::payload::into_payload;
 use crate::graphql::plain::Stored;
@@ -195,6 +195,10 @@ impl GroupMutation {
             Ok(Group(group))
         }
         .await;
+        if outcome.is_ok() {
+            // Its members' rights changed: their websockets reconnect with the new ones.
+            announce_access_changed(ctx, None).await?;
+        }
         into_payload(outcome, |group, user_errors| GroupPayload { group, user_errors })
     }
 
@@ -206,6 +210,9 @@ impl GroupMutation {
             Ok(Group(group_service::delete_group(ctx.db()?, viewer, group_id).await?))
         }
         .await;
+        if outcome.is_ok() {
+            announce_access_changed(ctx, None).await?;
+        }
         into_payload(outcome, |group, user_errors| GroupPayload { group, user_errors })
     }
 

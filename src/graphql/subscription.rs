@@ -5,9 +5,12 @@ use futures_util::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::domain::access::Viewer;
+use crate::domain::identity;
+use crate::error::AppError;
 use crate::events::{Event, TreeChangeKind};
 use crate::graphql::account::Account;
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{AppState, ContextExt};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
 use crate::read::events;
@@ -25,16 +28,37 @@ pub struct AccountTreeChange {
 
 pub struct SubscriptionRoot;
 
+/// What one event means for one subscriber, decided after checking its session again.
+enum Step<T> {
+    Deliver(T),
+    Skip,
+    /// The session ended (logout, password change, removal): the stream ends here.
+    End,
+}
+
+/// The session an operation runs in, to check again at each event.
+fn session_of(ctx: &Context<'_>) -> Result<(AppState, i64)> {
+    ctx.viewer()?;
+    let session_id = ctx.request()?.session_id.ok_or(AppError::Unauthenticated)?;
+    Ok((ctx.state()?.clone(), session_id))
+}
+
+/// The subscriber as they are now: their session is checked again and their rights read
+/// afresh, so a subscription never outlives a logout or keeps rights that were taken away.
+async fn subscriber_now(state: &AppState, session_id: i64) -> Option<Viewer> {
+    identity::live_session(&state.db, &state.settings, session_id).await.ok()
+}
+
 #[Subscription]
 impl SubscriptionRoot {
     /// Changes to the tree of a family you may see: attach, detach, order, regroup, rename.
+    /// Ends when your session ends.
     async fn account_tree_changed(
         &self,
         ctx: &Context<'_>,
         main_account_id: ID,
     ) -> Result<impl Stream<Item = AccountTreeChange>> {
-        let viewer = ctx.viewer()?;
-        let state = ctx.state()?.clone();
+        let (state, session_id) = session_of(ctx)?;
         let main_id = ids::decode_as(&main_account_id, NodeType::Account).unwrap_or(-1);
         let events = BroadcastStream::new(state.events.subscribe());
         Ok(events
@@ -45,27 +69,33 @@ impl SubscriptionRoot {
                 _ => None,
             })
             .then(move |(kind, main_id, account_id)| {
-                let viewer = viewer.clone();
-                let db = state.db.clone();
+                let state = state.clone();
                 async move {
+                    let Some(viewer) = subscriber_now(&state, session_id).await else { return Step::End };
                     // Errors drop the event: a subscriber never sees what it cannot check.
-                    let seen = events::tree_change(&db, &viewer, main_id, account_id).await.ok()?;
+                    let Ok(seen) = events::tree_change(&state.db, &viewer, main_id, account_id).await else {
+                        return Step::Skip;
+                    };
                     let change = AccountTreeChange {
                         kind,
                         main_account: seen.main_account.map(Account),
                         account: seen.account.map(Account),
                     };
-                    seen.family_visible.then_some(change)
+                    if seen.family_visible { Step::Deliver(change) } else { Step::Skip }
                 }
             })
-            .filter_map(|change| change))
+            .take_while(|step| !matches!(step, Step::End))
+            .filter_map(|step| match step {
+                Step::Deliver(change) => Some(change),
+                _ => None,
+            }))
     }
 
     /// Invoices issued from now on, on every account whose invoices you may view (rights
-    /// are checked again for each invoice, as they are when it is issued).
+    /// are checked again for each invoice, as they are when it is issued). Ends when your
+    /// session ends.
     async fn invoice_issued(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Invoice>> {
-        let user = ctx.viewer()?.user.clone();
-        let state = ctx.state()?.clone();
+        let (state, session_id) = session_of(ctx)?;
         let events = BroadcastStream::new(state.events.subscribe());
         Ok(events
             .filter_map(|event| match event {
@@ -73,13 +103,20 @@ impl SubscriptionRoot {
                 _ => None,
             })
             .then(move |invoice_id| {
-                let user = user.clone();
-                let db = state.db.clone();
+                let state = state.clone();
                 async move {
+                    let Some(viewer) = subscriber_now(&state, session_id).await else { return Step::End };
                     // Errors drop the event: a subscriber never sees what it cannot check.
-                    events::issued_invoice(&db, user, invoice_id).await.ok().flatten().map(Invoice)
+                    match events::issued_invoice(&state.db, &viewer, invoice_id).await {
+                        Ok(Some(invoice)) => Step::Deliver(Invoice(invoice)),
+                        _ => Step::Skip,
+                    }
                 }
             })
-            .filter_map(|visible| visible))
+            .take_while(|step| !matches!(step, Step::End))
+            .filter_map(|step| match step {
+                Step::Deliver(invoice) => Some(invoice),
+                _ => None,
+            }))
     }
 }

@@ -9,7 +9,7 @@ use crate::entity::user;
 use crate::error::{AppError, AppResult, UserError};
 use crate::graphql::account::Account;
 use crate::graphql::connection::{connection_from_rows, decode_cursor, page_size};
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{ContextExt, announce_access_changed};
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::payload::into_payload;
@@ -223,6 +223,8 @@ impl UserMutation {
         let viewer = ctx.viewer()?;
         let session_id = ctx.request()?.session_id.ok_or(AppError::Unauthenticated)?;
         identity::logout(ctx.db()?, session_id, viewer.user.id).await?;
+        // A websocket opened with this session closes (4403), on every replica.
+        announce_access_changed(ctx, Some(vec![viewer.user.id])).await?;
         Ok(LogoutPayload { ok: true, user_errors: Vec::new() })
     }
 
@@ -240,6 +242,10 @@ impl UserMutation {
             input.new_password,
         )
         .await;
+        if outcome.is_ok() {
+            // The other sessions were signed out: their websockets close too.
+            announce_access_changed(ctx, Some(vec![viewer.user.id])).await?;
+        }
         into_payload(outcome, |done, user_errors| ChangePasswordPayload { ok: done.is_some(), user_errors })
     }
 

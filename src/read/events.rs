@@ -4,7 +4,7 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::domain::access::{Permission, Viewer};
-use crate::entity::{account, invoice, user};
+use crate::entity::{account, invoice};
 use crate::error::AppResult;
 
 /// A family's tree change as one subscriber sees it.
@@ -32,14 +32,13 @@ pub async fn tree_change(
     Ok(TreeChangeSeen { family_visible, main_account: visible(main_id), account: visible(account_id) })
 }
 
-/// An issued invoice, if `user` (with the rights they hold now) may view it.
+/// An issued invoice, if the viewer may view it.
 pub async fn issued_invoice(
     db: &impl ConnectionTrait,
-    user: user::Model,
+    viewer: &Viewer,
     invoice_id: i64,
 ) -> AppResult<Option<invoice::Model>> {
     let Some(invoice) = invoice::Entity::find_by_id(invoice_id).one(db).await? else { return Ok(None) };
     let Some(account) = account::Entity::find_by_id(invoice.account_id).one(db).await? else { return Ok(None) };
-    let viewer = Viewer::load(db, user).await?;
     Ok(viewer.rights_on(&account).has(Permission::ViewInvoices).then_some(invoice))
 }

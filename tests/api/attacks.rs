@@ -228,3 +228,167 @@ async fn a_malformed_body_answers_a_fixed_message_without_rust_debug_text() {
         assert_eq!(crate::helpers::error_code(&answer), Some("GRAPHQL_VALIDATION_FAILED"), "{text}");
     }
 }
+
+mod sockets {
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{EntityTrait, QueryFilter};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    use crate::family::link;
+    use crate::helpers::{TestApp, invite_and_accept};
+    use crate::trust::create_group;
+
+    type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    /// A graphql-transport-ws connection signed in with `token`, acknowledged.
+    async fn open(app: &TestApp, token: &str) -> Socket {
+        let addr = app.serve().await;
+        open_at(&addr.to_string(), token).await
+    }
+
+    async fn open_at(addr: &str, token: &str) -> Socket {
+        let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+        socket.send(Message::Text(init.to_string().into())).await.unwrap();
+        assert_eq!(next(&mut socket).await, Frame::Json(json!({"type": "connection_ack"})));
+        socket
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Frame {
+        Json(Value),
+        Closed(u16),
+        Nothing,
+    }
+
+    /// The next frame within two seconds.
+    async fn next(socket: &mut Socket) -> Frame {
+        loop {
+            let message = match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
+                Err(_) => return Frame::Nothing,
+                Ok(None) => return Frame::Closed(0),
+                Ok(Some(Err(_))) => return Frame::Closed(0),
+                Ok(Some(Ok(message))) => message,
+            };
+            match message {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if value["type"] == "ping" || value["type"] == "pong" {
+                        continue;
+                    }
+                    return Frame::Json(value);
+                }
+                Message::Close(frame) => return Frame::Closed(frame.map(|f| u16::from(f.code)).unwrap_or(0)),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn subscribe(socket: &mut Socket, id: &str, query: &str) {
+        let message = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
+        socket.send(Message::Text(message.to_string().into())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_socket_opened_before_logout_closes_and_streams_nothing_more() {
+        let app = TestApp::spawn().await;
+        let (main, owner) = app.enrolled_account("Socket Main", "sock-owner").await;
+        let first = app.create_account("First").await;
+        let second = app.create_account("Second").await;
+        let mut socket = open(&app, &owner).await;
+        let query = format!("subscription {{ accountTreeChanged(mainAccountId: \"{}\") {{ kind }} }}", main.id);
+        subscribe(&mut socket, "1", &query).await;
+        link(&app, &owner, &main, &first).await;
+        let event = next(&mut socket).await;
+        assert!(matches!(&event, Frame::Json(v) if v["type"] == "next"), "{event:?}");
+
+        // The attacker's socket outlives the logout, today: it must not.
+        let data = app.data(Some(&owner), "mutation { logout { ok } }", json!({})).await;
+        assert_eq!(data["logout"]["ok"], json!(true));
+        assert_eq!(next(&mut socket).await, Frame::Closed(4403));
+        // A staff attach afterwards reaches no one through that socket.
+        let staff = app.staff_token().await;
+        app.data(
+            Some(&staff),
+            "mutation($i: AdminAttachAccountInput!) { adminAttachAccount(input: $i) { userErrors { code } } }",
+            json!({"i": {"mainAccountId": main.id, "accountId": second.id}}),
+        )
+        .await;
+        assert!(matches!(next(&mut socket).await, Frame::Closed(_)), "nothing more arrives");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_member_whose_group_is_deleted_is_closed_and_a_silently_ended_session_gets_nothing() {
+        let app = TestApp::spawn().await;
+        let (main, owner) = app.enrolled_account("Rights Main", "rights-owner").await;
+        let group = create_group(&app, &owner, &main.id, "Viewers", json!(["VIEW_INVOICES"])).await;
+        let member = invite_and_accept(&app, &owner, &main.id, &group, "rights-member").await;
+        let mut socket = open(&app, &member).await;
+        subscribe(&mut socket, "1", "subscription { invoiceIssued { id } }").await;
+        let data = app
+            .data(
+                Some(&owner),
+                "mutation($g: ID!) { deleteGroup(input: {groupId: $g}) { userErrors { code } } }",
+                json!({"g": group}),
+            )
+            .await;
+        assert_eq!(data["deleteGroup"]["userErrors"], json!([]));
+        assert_eq!(next(&mut socket).await, Frame::Closed(4403), "its rights changed");
+
+        // A session that ends without any announcement (expired, revoked in the database):
+        // the next operation on an open socket is refused, and events stop.
+        let mut socket = open(&app, &owner).await;
+        let query = format!("subscription {{ accountTreeChanged(mainAccountId: \"{}\") {{ kind }} }}", main.id);
+        subscribe(&mut socket, "1", &query).await;
+        canopy::entity::session::Entity::update_many()
+            .col_expr(canopy::entity::session::Column::RevokedAt, Expr::value(chrono::Utc::now()))
+            .filter(sea_orm::ColumnTrait::gt(&canopy::entity::session::Column::Id, 0))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        let target = app.create_account("After Revocation").await;
+        let staff = app.staff_token().await;
+        app.data(
+            Some(&staff),
+            "mutation($i: AdminAttachAccountInput!) { adminAttachAccount(input: $i) { userErrors { code } } }",
+            json!({"i": {"mainAccountId": main.id, "accountId": target.id}}),
+        )
+        .await;
+        let after = next(&mut socket).await;
+        assert!(
+            matches!(&after, Frame::Json(v) if v["type"] == "complete") || after == Frame::Nothing,
+            "no event for an ended session: {after:?}"
+        );
+        subscribe(&mut socket, "2", &query).await;
+        let refused = next(&mut socket).await;
+        let Frame::Json(refused) = refused else { panic!("an answer: {refused:?}") };
+        assert_eq!(refused["payload"]["data"], Value::Null, "{refused}");
+        assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], json!("UNAUTHENTICATED"), "{refused}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_logout_through_one_replica_closes_the_socket_held_by_another() {
+        let Some(server) =
+            crate::helpers::require_postgres("a_logout_through_one_replica_closes_the_socket_held_by_another")
+        else {
+            return;
+        };
+        let url = crate::helpers::fresh_postgres_database(&server).await;
+        let app = TestApp::on_url(url.clone(), None).await;
+        let (main, owner) = app.enrolled_account("Replica Main", "replica-owner").await;
+        let other = crate::processes::start_server(&url).await;
+        let mut socket = open_at(&format!("127.0.0.1:{}", other.port), &owner).await;
+        let query = format!("subscription {{ accountTreeChanged(mainAccountId: \"{}\") {{ kind }} }}", main.id);
+        subscribe(&mut socket, "1", &query).await;
+        app.data(Some(&owner), "mutation { logout { ok } }", json!({})).await;
+        assert_eq!(next(&mut socket).await, Frame::Closed(4403));
+    }
+}

@@ -242,15 +242,19 @@ async fn invoice_issued_reaches_only_subscribers_who_may_view_the_invoice() {
     let app = TestApp::spawn().await;
     let (mine, owner) = app.enrolled_account("Subscriber Holder", "sub-owner").await;
     let (theirs, _) = app.enrolled_account("Other Holder", "sub-other").await;
-    let user = canopy::domain::identity::find_by_login(&app.db, "sub-owner").await.unwrap().unwrap();
-    let viewer = canopy::domain::access::Viewer::load(&app.db, user).await.unwrap();
+    // A subscription runs in a session, which it checks again at every event.
+    let (viewer, session_id) = canopy::http::viewer_for_token(&app.state, Some(&owner)).await.unwrap().unwrap();
     let schema = canopy::graphql::schema_builder().data(app.state.clone()).finish();
-    let context = canopy::graphql::context::RequestContext::new(&app.state, Some(viewer), None, "127.0.0.1".to_owned());
+    let context = canopy::graphql::context::RequestContext::new(
+        &app.state,
+        Some(viewer),
+        Some(session_id),
+        "127.0.0.1".to_owned(),
+    );
     let request =
         async_graphql::Request::new("subscription { invoiceIssued { number totalCents account { customerNumber } } }")
             .data(context);
     let mut stream = schema.execute_stream(request);
-    let _ = owner;
     // On PostgreSQL events travel through NOTIFY: TestApp already runs this process's relay.
     // The subscription is live once the stream is polled; give it a moment to subscribe.
     let first = tokio::spawn(async move { stream.next().await.map(|r| r.into_result()) });
