@@ -67,6 +67,18 @@ pub struct ServeArgs {
     /// subject only).
     #[arg(long, env = "CANOPY_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// Reverse proxies in front of the server (comma-separated CIDRs, e.g.
+    /// `10.0.0.0/8,::1/128`): their `X-Forwarded-For` names the client that rate limits and
+    /// lockouts count. Leave empty when clients connect directly.
+    #[arg(long, env = "CANOPY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve `/metrics` on this address of its own (e.g. `127.0.0.1:9100`, reachable only by
+    /// the monitoring network). In production the API's address then has no `/metrics`.
+    #[arg(long, env = "CANOPY_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// A bearer token that opens `/metrics` on the API's own address in production.
+    #[arg(long, env = "CANOPY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// The From address of outgoing mail.
     #[arg(long, env = "CANOPY_MAIL_FROM", default_value = crate::config::DEFAULT_MAIL_FROM)]
     pub mail_from: String,
@@ -82,8 +94,18 @@ impl ServeArgs {
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
             rate_per_client: rate(self.rate_per_client),
             rate_per_user: rate(self.rate_per_user),
+            trusted_proxies: self.trusted_proxies.clone(),
+            metrics_token: self.metrics_token.clone().map(|t| crate::config::Secret::new(t.into_bytes())),
         }
     }
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`10.1.2.3`, taken as /32 or /128).
+fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is not a CIDR such as 10.0.0.0/8"))
 }
 
 #[derive(Debug, Clone, Args)]

@@ -64,6 +64,12 @@ pub struct ServerOptions {
     pub rate_per_client: crate::rate_limit::Rate,
     /// Requests per signed-in user.
     pub rate_per_user: crate::rate_limit::Rate,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: the client is the right-most
+    /// address of that header that is not one of them. Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// In production, `/metrics` on the API's own address answers only with this bearer
+    /// token (else only on `CANOPY_METRICS_LISTEN`). Development serves it to anyone.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for ServerOptions {
@@ -75,6 +81,8 @@ impl Default for ServerOptions {
             request_timeout: std::time::Duration::from_secs(30),
             rate_per_client: crate::rate_limit::Rate { per_second: 50.0, burst: 200.0 },
             rate_per_user: crate::rate_limit::Rate { per_second: 25.0, burst: 100.0 },
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }

@@ -56,16 +56,61 @@ impl PasswordParams {
     }
 }
 
-/// Hashing is CPU-bound and memory-hungry: it runs on the blocking pool, and at most one
-/// hash per core runs at once, so a storm of logins queues instead of starving the server.
-static HASHING_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+/// Hashing is CPU-bound and memory-hungry: it runs on the blocking pool, at most one hash
+/// per core at once, so a storm of logins queues instead of starving the server. The queue
+/// is bounded too: past `limit` waiting or running checks, a new one answers RATE_LIMITED at
+/// once instead of holding a request (and its memory) for seconds.
+pub struct HashingQueue {
+    slots: Arc<Semaphore>,
+    queued: std::sync::atomic::AtomicUsize,
+    limit: usize,
+}
+
+/// Counts a check in the queue until it is dropped.
+struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl HashingQueue {
+    pub fn new(running: usize, limit: usize) -> Self {
+        Self { slots: Arc::new(Semaphore::new(running.max(1))), queued: Default::default(), limit }
+    }
+
+    /// Runs `work` on the blocking pool once a slot is free, or refuses when the queue is full.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+        use std::sync::atomic::Ordering;
+        if self.queued.fetch_add(1, Ordering::SeqCst) >= self.limit {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            crate::metrics::count_hashing_refused();
+            return Err(AppError::RateLimited { retry_after: std::time::Duration::from_secs(1) });
+        }
+        let _queued = Queued(&self.queued);
+        let _slot = self.slots.clone().acquire_owned().await.map_err(AppError::internal)?;
+        Ok(tokio::task::spawn_blocking(work).await?)
+    }
+
+    /// Checks waiting or running now.
+    pub fn len(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The process's queue: one running check per core, at most 32 per core waiting or running.
+pub static HASHING: LazyLock<HashingQueue> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    Arc::new(Semaphore::new(cores))
+    HashingQueue::new(cores, (cores * 32).max(64))
 });
 
 async fn on_hashing_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
-    let _slot = HASHING_SLOTS.clone().acquire_owned().await.map_err(AppError::internal)?;
-    Ok(tokio::task::spawn_blocking(work).await?)
+    HASHING.run(work).await
 }
 
 pub async fn hash_password(password: String, params: PasswordParams) -> AppResult<String> {
@@ -247,6 +292,29 @@ pub fn download_signature_matches(secret: &Secret, path: &str, expires: i64, giv
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_full_hashing_queue_refuses_at_once_and_frees_its_places() {
+        let queue = std::sync::Arc::new(HashingQueue::new(1, 2));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let wait = std::sync::Arc::new(std::sync::Mutex::new(wait));
+        let hold = |queue: std::sync::Arc<HashingQueue>,
+                    wait: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>| {
+            tokio::spawn(async move { queue.run(move || wait.lock().map(|w| w.recv().is_ok()).unwrap_or(false)).await })
+        };
+        let first = hold(queue.clone(), wait.clone());
+        let second = hold(queue.clone(), wait.clone());
+        while queue.len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        let refused = queue.run(|| ()).await;
+        assert!(matches!(refused, Err(AppError::RateLimited { .. })), "the third check is refused at once");
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().unwrap() && second.await.unwrap().unwrap());
+        assert!(queue.is_empty());
+        assert!(queue.run(|| ()).await.is_ok(), "places are free again");
+    }
+
     use super::*;
 
     fn secret() -> Secret {

@@ -89,6 +89,8 @@ pub enum AppError {
         retry_after: Duration,
     },
     InvalidInput(String),
+    /// A second password or token check in one request (aliases, several mutations).
+    OneCredentialCheck,
     /// Anything unexpected. The text is logged, never shown.
     Internal(String),
 }
@@ -112,6 +114,9 @@ impl AppError {
             AppError::Forbidden => "you are not allowed to do that".to_owned(),
             AppError::RateLimited { .. } => "too many requests; retry later".to_owned(),
             AppError::InvalidInput(message) => message.clone(),
+            AppError::OneCredentialCheck => {
+                "one password or token check per request: send each sign-in, enrollment or link by login in a request of its own".to_owned()
+            }
             AppError::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -123,7 +128,7 @@ impl AppError {
             AppError::User(_) | AppError::InvalidInput(_) => "GRAPHQL_VALIDATION_FAILED",
             AppError::Unauthenticated => "UNAUTHENTICATED",
             AppError::Forbidden => "FORBIDDEN",
-            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::RateLimited { .. } | AppError::OneCredentialCheck => "RATE_LIMITED",
             AppError::Internal(_) => "INTERNAL",
         }
     }

@@ -114,10 +114,34 @@ async fn graphiql(State(state): State<HttpState>) -> Response {
     crate::graphiql::page()
 }
 
-async fn metrics(State(state): State<HttpState>) -> Response {
+/// `/metrics` on the API's address: open in development; in production only with the
+/// metrics bearer token (`CANOPY_METRICS_TOKEN`), else not there at all (operators serve it
+/// on `CANOPY_METRICS_LISTEN`, a monitoring-only address).
+async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    let options = &state.app.settings.server;
+    if options.profile == Profile::Production {
+        let presented = bearer_token(&headers).unwrap_or("");
+        let allowed = options.metrics_token.as_ref().is_some_and(|token| {
+            use subtle::ConstantTimeEq;
+            bool::from(token.expose().ct_eq(presented.as_bytes()))
+        });
+        if !allowed {
+            return (StatusCode::NOT_FOUND, "not found").into_response();
+        }
+    }
+    metrics_text(&state.app).await
+}
+
+/// The Prometheus text of this process.
+pub async fn metrics_text(app: &AppState) -> Response {
     let mut text = crate::metrics::render();
-    text.push_str(&crate::metrics::render_database(&state.app.db).await);
+    text.push_str(&crate::metrics::render_database(&app.db).await);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The router of `CANOPY_METRICS_LISTEN`: `/metrics` only, for the monitoring network.
+pub fn metrics_router(app: AppState) -> Router {
+    Router::new().route("/metrics", get(move || async move { metrics_text(&app).await }))
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {
@@ -128,8 +152,44 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
-fn client_address(connect_info: Option<&ConnectInfo<SocketAddr>>) -> String {
-    connect_info.map(|c| c.0.ip().to_string()).unwrap_or_else(|| "local".to_owned())
+/// The client a request counts against (rate limits, lockouts): the TCP peer, or, when
+/// the peer is a trusted reverse proxy, the right-most `X-Forwarded-For` address that is
+/// not a trusted proxy (the left part of that header is whatever the client wrote). An
+/// IPv6 client is counted per /64, the block one subscriber gets: rotating addresses
+/// inside it is free, so they must not be free guesses.
+pub fn client_key(peer: Option<std::net::IpAddr>, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> String {
+    let Some(peer) = peer else { return "local".to_owned() };
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer;
+    if is_trusted(&peer) {
+        let hops: Vec<Option<std::net::IpAddr>> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|hop| hop.trim().parse().ok())
+            .collect();
+        // Right to left: the first hop no trusted proxy vouches for is the client. A hop
+        // that is not an address ends the walk (trusted proxies write addresses): the
+        // last trusted hop, or the peer, is all that can be believed.
+        for hop in hops.iter().rev() {
+            match hop {
+                Some(ip) if is_trusted(ip) => client = *ip,
+                Some(ip) => {
+                    client = *ip;
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+    match client {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => ipnet::Ipv6Net::new(v6, 64).map(|net| net.trunc().to_string()).unwrap_or_else(|_| v6.to_string()),
+        },
+    }
 }
 
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -298,8 +358,9 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn client_of(request: &axum::extract::Request) -> String {
-    client_address(request.extensions().get::<ConnectInfo<SocketAddr>>())
+fn client_of(state: &HttpState, request: &axum::extract::Request) -> String {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    client_key(peer, request.headers(), &state.app.settings.server.trusted_proxies)
 }
 
 async fn graphql_post(State(state): State<HttpState>, request: axum::extract::Request) -> Response {
@@ -309,7 +370,7 @@ async fn graphql_post(State(state): State<HttpState>, request: axum::extract::Re
     if !is_json(&headers) {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "send application/json").into_response();
     }
-    let client = client_of(&request);
+    let client = client_of(&state, &request);
     // Read the body here, so an oversized one is a clear 413 (the GraphQL extractor
     // would turn the limit error into a 400).
     let (parts, body) = request.into_parts();
@@ -338,7 +399,7 @@ fn malformed_request(media: MediaType) -> Response {
 
 async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Request) -> Response {
     let headers = request.headers().clone();
-    let client = client_of(&request);
+    let client = client_of(&state, &request);
     let (mut parts, body) = request.into_parts();
     if headers.contains_key(header::UPGRADE) {
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &()).await;

@@ -117,6 +117,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     canopy::start_background(&state)
         .await
         .context("cannot start the mail worker (check CANOPY_SMTP_URL and CANOPY_MAIL_FROM)")?;
+    if let Some(address) = &args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {address}"))?;
+        tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+        let metrics = canopy::http::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, metrics).await {
+                tracing::error!(error = %err, "the metrics listener stopped");
+            }
+        });
+    }
     let app = canopy::app(state);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static LOCKOUTS: AtomicU64 = AtomicU64::new(0);
+static HASHING_REFUSED: AtomicU64 = AtomicU64::new(0);
 static GRAPHQL_REQUESTS: AtomicU64 = AtomicU64::new(0);
 static GRAPHQL_ERRORS: AtomicU64 = AtomicU64::new(0);
 /// Pages of `viewer.accounts` answered from the prefetched rows, and those that needed
@@ -16,6 +17,11 @@ static ACCOUNT_TREES_GENERAL: AtomicU64 = AtomicU64::new(0);
 
 pub fn count_lockout() {
     LOCKOUTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A password check refused because the hashing queue was full.
+pub fn count_hashing_refused() {
+    HASHING_REFUSED.fetch_add(1, Ordering::Relaxed);
 }
 
 pub fn count_request(had_errors: bool) {
@@ -106,12 +112,14 @@ fn render_counters() -> String {
         "# TYPE canopy_graphql_requests_total counter\ncanopy_graphql_requests_total {}\n\
          # TYPE canopy_graphql_requests_with_errors_total counter\ncanopy_graphql_requests_with_errors_total {}\n\
          # TYPE canopy_proof_lockouts_total counter\ncanopy_proof_lockouts_total {}\n\
+         # TYPE canopy_hashing_refused_total counter\ncanopy_hashing_refused_total {}\n\
          # TYPE canopy_account_tree_pages_total counter\n\
          canopy_account_tree_pages_total{{path=\"prefetched\"}} {}\n\
          canopy_account_tree_pages_total{{path=\"general\"}} {}\n",
         GRAPHQL_REQUESTS.load(Ordering::Relaxed),
         GRAPHQL_ERRORS.load(Ordering::Relaxed),
         LOCKOUTS.load(Ordering::Relaxed),
+        HASHING_REFUSED.load(Ordering::Relaxed),
         ACCOUNT_TREES_PREFETCHED.load(Ordering::Relaxed),
         ACCOUNT_TREES_GENERAL.load(Ordering::Relaxed),
     )

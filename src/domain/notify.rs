@@ -7,6 +7,14 @@ use crate::entity::enums::OutboxStatus;
 use crate::entity::outbox;
 use crate::error::AppResult;
 
+/// Kinds of mail whose body holds a secret (an invitation code): the body is cleared once
+/// the mail went out, or once it will never go out, so the secret does not rest in the
+/// database longer than its delivery needs.
+pub const SECRET_KINDS: [&str; 1] = ["invitation"];
+
+/// What a cleared body says instead.
+pub const CLEARED_BODY: &str = "[cleared after delivery: this mail held a secret]";
+
 /// One mail to queue. `dedupe_key` names it: queuing the same key twice queues it once.
 pub struct Mail {
     pub kind: &'static str,

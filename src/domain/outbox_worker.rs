@@ -132,6 +132,8 @@ pub async fn deliver_due(db: &DatabaseConnection, sender: &dyn MailSender, limit
         let outcome = sender.send(&mail).await;
         let now = chrono::Utc::now();
         let update = outbox::Entity::update_many().filter(outbox::Column::Id.eq(mail.id));
+        let holds_secret = crate::domain::notify::SECRET_KINDS.contains(&mail.kind.as_str());
+        let finished = outcome.is_ok() || mail.attempts >= MAX_ATTEMPTS;
         let update = match outcome {
             Ok(()) => {
                 report.sent += 1;
@@ -149,6 +151,10 @@ pub async fn deliver_due(db: &DatabaseConnection, sender: &dyn MailSender, limit
                     .col_expr(outbox::Column::LastError, Expr::value(Some(reason)))
                     .col_expr(outbox::Column::NextAttemptAt, Expr::value(now + backoff(mail.attempts)))
             }
+        };
+        let update = match holds_secret && finished {
+            true => update.col_expr(outbox::Column::Body, Expr::value(crate::domain::notify::CLEARED_BODY)),
+            false => update,
         };
         update.exec(db).await?;
     }

@@ -36,6 +36,8 @@ pub struct RequestContext {
     /// hand it JSON text written ahead. Off for websockets, whose responses async-graphql
     /// serialises itself.
     pub prewritten_json: bool,
+    /// Credential checks (password hashing) this request has started: at most one.
+    credential_checks: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl RequestContext {
@@ -47,11 +49,29 @@ impl RequestContext {
         let loader = DataLoader::with_cache(batch, tokio::spawn, HashMapCache::default())
             .delay(state.settings.loader_delay)
             .max_batch_size(most_keys);
-        Self { viewer, session_id, client, loader: Arc::new(loader), prewritten_json: false }
+        Self {
+            viewer,
+            session_id,
+            client,
+            loader: Arc::new(loader),
+            prewritten_json: false,
+            credential_checks: Arc::default(),
+        }
     }
 
     pub fn viewer(&self) -> Option<Arc<Viewer>> {
         read_viewer(&self.viewer)
+    }
+
+    /// Claims this request's one credential check (login, enroll, acceptInvitation,
+    /// changePassword, linkAccount by login). A second one in the same request — aliases,
+    /// several mutations — is refused before any hashing: 30 aliased logins would otherwise
+    /// check 30 passwords (30 × 19 MiB of argon2) for the price of one request.
+    pub fn claim_credential_check(&self) -> AppResult<()> {
+        match self.credential_checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Ok(()),
+            _ => Err(AppError::OneCredentialCheck),
+        }
     }
 
     /// Resolves the rest of this request as a user who just signed in.

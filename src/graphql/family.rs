@@ -295,7 +295,10 @@ impl FamilyMutation {
                 LinkProof::EnrollmentToken(p) => {
                     Proof::EnrollmentToken { customer_number: p.customer_number, token: p.token }
                 }
-                LinkProof::Credentials(p) => Proof::Credentials { login_name: p.login_name, password: p.password },
+                LinkProof::Credentials(p) => {
+                    ctx.request()?.claim_credential_check()?;
+                    Proof::Credentials { login_name: p.login_name, password: p.password }
+                }
             };
             let request =
                 family::LinkRequest { main_account_id: main_id, proof, friendly_name: input.friendly_name, group_id };

@@ -196,6 +196,7 @@ impl UserMutation {
     /// login is created that owns the account. The token is spent.
     async fn enroll(&self, ctx: &Context<'_>, input: EnrollInput) -> Result<SessionPayload> {
         let outcome = async {
+            ctx.request()?.claim_credential_check()?;
             let command = EnrollCommand {
                 customer_number: input.customer_number,
                 enrollment_token: input.enrollment_token,
@@ -212,6 +213,7 @@ impl UserMutation {
     /// Signs in with a login name and password.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<SessionPayload> {
         let outcome = async {
+            ctx.request()?.claim_credential_check()?;
             identity::login(ctx.db()?, ctx.settings()?, ctx.client(), &input.login_name, &input.password).await
         }
         .await;
@@ -232,6 +234,7 @@ impl UserMutation {
     async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<ChangePasswordPayload> {
         let viewer = ctx.viewer()?;
         let session_id = ctx.request()?.session_id.ok_or(AppError::Unauthenticated)?;
+        ctx.request()?.claim_credential_check()?;
         let outcome = identity::change_password(
             ctx.db()?,
             ctx.settings()?,
@@ -252,6 +255,7 @@ impl UserMutation {
     /// Accepts an invitation, creating a login or adding an existing one to the groups.
     async fn accept_invitation(&self, ctx: &Context<'_>, input: AcceptInvitationInput) -> Result<SessionPayload> {
         let outcome = async {
+            ctx.request()?.claim_credential_check()?;
             group_service::accept_invitation(
                 ctx.db()?,
                 ctx.settings()?,

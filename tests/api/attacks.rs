@@ -392,3 +392,186 @@ mod sockets {
         assert_eq!(next(&mut socket).await, Frame::Closed(4403));
     }
 }
+
+mod proofs {
+    use axum::body::Body;
+    use axum::http::Request;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    use serde_json::{Value, json};
+
+    use canopy::config::ServerOptions;
+    use canopy::entity::proof_failure;
+
+    use crate::helpers::{PASSWORD, TestApp, error_code};
+
+    const LOGIN: &str = "mutation($i: LoginInput!) { login(input: $i) { token userErrors { code } } }";
+
+    /// A login attempt as a client behind `peer`, with an optional X-Forwarded-For.
+    async fn login_via(app: &TestApp, peer: &str, forwarded: Option<&str>, password: &str) -> Value {
+        let body = json!({"query": LOGIN, "variables": {"i": {"loginName": "target-owner", "password": password}}});
+        let mut request = Request::post("/graphql").header("content-type", "application/json");
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        let (_, body) = app.send(request.body(Body::from(body.to_string())).unwrap(), peer).await;
+        body
+    }
+
+    fn outcome(body: &Value) -> String {
+        if let Some(code) = error_code(body) {
+            return code.to_owned();
+        }
+        let login = &body["data"]["login"];
+        match login["token"].as_str() {
+            Some(_) => "SIGNED_IN".to_owned(),
+            None => login["userErrors"][0]["code"].as_str().unwrap_or("?").to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn thirty_aliased_logins_check_one_password() {
+        let app = TestApp::spawn().await;
+        app.enrolled_account("Alias Target", "target-owner").await;
+        let aliases: Vec<String> = (0..30)
+            .map(|n| format!("a{n}: login(input: {{loginName: \"target-owner\", password: \"wrong-guess-{n}-xxxx\"}}) {{ token }}"))
+            .collect();
+        let body = app.gql(None, &format!("mutation {{ {} }}", aliases.join(" ")), json!({})).await;
+        let errors = body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 29, "every alias after the first is refused: {body}");
+        assert!(errors.iter().all(|e| e["extensions"]["code"] == "RATE_LIMITED"), "{body}");
+        assert!(errors[0]["message"].as_str().unwrap().contains("one password or token check per request"));
+        assert_eq!(proof_failure::Entity::find().count(&app.db).await.unwrap(), 1, "one password was checked");
+        // The owner is not locked out by it.
+        assert_eq!(outcome(&login_via(&app, "127.0.0.1:1", None, PASSWORD).await), "SIGNED_IN");
+    }
+
+    #[tokio::test]
+    async fn behind_a_trusted_proxy_one_client_s_guesses_lock_only_that_client() {
+        let options = ServerOptions { trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
+        let app = TestApp::with_server_options(options).await;
+        app.enrolled_account("Proxy Target", "target-owner").await;
+        // The attacker, behind the proxy at 10.0.0.2, writes a fake first hop each time.
+        for n in 0..5 {
+            let forwarded = format!("198.18.0.{n}, 203.0.113.5");
+            let body = login_via(&app, "10.0.0.2:443", Some(&forwarded), "wrong-password-xxxx").await;
+            assert_eq!(outcome(&body), "INVALID_PROOF");
+        }
+        let body = login_via(&app, "10.0.0.2:443", Some("198.18.0.99, 203.0.113.5"), PASSWORD).await;
+        assert_eq!(outcome(&body), "LOCKED", "the attacker's address is the one the proxy saw");
+        // The owner, another client behind the same proxy, signs in.
+        let body = login_via(&app, "10.0.0.2:443", Some("198.51.100.7"), PASSWORD).await;
+        assert_eq!(outcome(&body), "SIGNED_IN");
+        // Without a trusted proxy, X-Forwarded-For is the client's own text and ignored.
+        let body = login_via(&app, "192.0.2.1:5000", Some("198.51.100.7"), "wrong-password-xxxx").await;
+        assert_eq!(outcome(&body), "INVALID_PROOF");
+    }
+
+    #[tokio::test]
+    async fn rotating_ipv6_addresses_in_one_64_gives_no_extra_guesses() {
+        let app = TestApp::spawn().await;
+        app.enrolled_account("V6 Target", "target-owner").await;
+        for n in 1..=5 {
+            let body = login_via(&app, &format!("[2001:db8:1:2::{n:x}]:4000"), None, "wrong-password-xxxx").await;
+            assert_eq!(outcome(&body), "INVALID_PROOF");
+        }
+        let body = login_via(&app, "[2001:db8:1:2:ffff::1]:4000", None, "wrong-password-xxxx").await;
+        assert_eq!(outcome(&body), "LOCKED", "one /64 is one client");
+        let body = login_via(&app, "[2001:db8:1:3::1]:4000", None, PASSWORD).await;
+        assert_eq!(outcome(&body), "SIGNED_IN", "the next /64 is another client");
+    }
+
+    #[tokio::test]
+    async fn guesses_from_many_clients_are_spaced_without_locking_the_owner_out() {
+        let app = TestApp::spawn().await;
+        app.enrolled_account("Ceiling Target", "target-owner").await;
+        for n in 0..canopy::domain::lockout::TARGET_CEILING {
+            let body =
+                login_via(&app, &format!("198.51.{}.{}:4000", n / 200, n % 200 + 1), None, "wrong-password-xxxx").await;
+            assert_eq!(outcome(&body), "INVALID_PROOF", "attempt {n}");
+        }
+        // A new client's guess now waits for its turn; so does the owner, briefly.
+        let body = login_via(&app, "192.0.2.200:4000", None, "wrong-password-xxxx").await;
+        assert_eq!(outcome(&body), "RATE_LIMITED", "{body}");
+        let body = login_via(&app, "192.0.2.201:4000", None, PASSWORD).await;
+        assert_eq!(outcome(&body), "RATE_LIMITED", "spaced, not locked");
+        // Half a minute later (the failures moved back in time), the owner signs in.
+        let earlier =
+            chrono::Utc::now() - chrono::Duration::seconds(canopy::domain::lockout::TARGET_SPACING_SECONDS + 1);
+        proof_failure::Entity::update_many()
+            .col_expr(proof_failure::Column::CreatedAt, Expr::value(earlier))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        let body = login_via(&app, "192.0.2.201:4000", None, PASSWORD).await;
+        assert_eq!(outcome(&body), "SIGNED_IN", "{body}");
+    }
+}
+
+mod secrets_at_rest {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use serde_json::json;
+
+    use canopy::config::{Profile, Secret, ServerOptions};
+    use canopy::domain::outbox_worker::{self, LogSender};
+    use canopy::entity::outbox;
+
+    use crate::helpers::TestApp;
+    use crate::trust::create_group;
+
+    #[tokio::test]
+    async fn an_invitation_code_does_not_stay_in_the_outbox_after_the_mail_went_out() {
+        let app = TestApp::spawn().await;
+        let (main, owner) = app.enrolled_account("Outbox Main", "outbox-owner").await;
+        let group = create_group(&app, &owner, &main.id, "Team", json!([])).await;
+        let data = app
+            .data(
+                Some(&owner),
+                "mutation($i: InviteUserInput!) { inviteUser(input: $i) { invitationToken } }",
+                json!({"i": {"mainAccountId": main.id, "email": "new@example.com", "groupIds": [group]}}),
+            )
+            .await;
+        let code = data["inviteUser"]["invitationToken"].as_str().unwrap().to_owned();
+        let stored = || async {
+            outbox::Entity::find().filter(outbox::Column::Kind.eq("invitation")).one(&app.db).await.unwrap().unwrap()
+        };
+        assert!(stored().await.body.contains(&code), "queued with the code, to be sent");
+        outbox_worker::deliver_due(&app.db, &LogSender, 10).await.unwrap();
+        let sent = stored().await;
+        assert!(!sent.body.contains(&code), "the code is gone once delivered: {}", sent.body);
+        assert_eq!(sent.body, canopy::domain::notify::CLEARED_BODY);
+    }
+
+    async fn metrics_status(app: &TestApp, token: Option<&str>) -> StatusCode {
+        let mut request = Request::get("/metrics");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        app.send(request.body(Body::empty()).unwrap(), "203.0.113.9:1000").await.0
+    }
+
+    #[tokio::test]
+    async fn production_metrics_answer_only_with_the_metrics_token() {
+        let options = ServerOptions {
+            profile: Profile::Production,
+            graphiql: false,
+            metrics_token: Some(Secret::new(b"metrics-token-for-the-scraper".to_vec())),
+            ..Default::default()
+        };
+        let app = TestApp::with_server_options(options).await;
+        assert_eq!(metrics_status(&app, None).await, StatusCode::NOT_FOUND);
+        assert_eq!(metrics_status(&app, Some("guess")).await, StatusCode::NOT_FOUND);
+        assert_eq!(metrics_status(&app, Some("metrics-token-for-the-scraper")).await, StatusCode::OK);
+        let closed =
+            TestApp::with_server_options(ServerOptions { profile: Profile::Production, ..Default::default() }).await;
+        assert_eq!(
+            metrics_status(&closed, None).await,
+            StatusCode::NOT_FOUND,
+            "no token: only on CANOPY_METRICS_LISTEN"
+        );
+        let development = TestApp::spawn().await;
+        assert_eq!(metrics_status(&development, None).await, StatusCode::OK);
+    }
+}
