@@ -20,7 +20,6 @@ use crate::config::Profile;
 use crate::domain::access::Viewer;
 use crate::domain::identity;
 use crate::error::AppError;
-use crate::graphql::AppSchema;
 use crate::graphql::context::{AppState, RequestContext};
 use crate::graphql::limits::LimitedSchema;
 use crate::rate_limit::RateLimiter;
@@ -52,11 +51,10 @@ pub struct HttpState {
     per_user: Arc<RateLimiter>,
 }
 
-pub fn router(app: AppState, schema: AppSchema, websocket_schema: AppSchema) -> Router {
+pub fn router(app: AppState, schema: LimitedSchema, websocket_schema: LimitedSchema) -> Router {
     let options = &app.settings.server;
     let per_client = Arc::new(RateLimiter::new(options.rate_per_client));
     let per_user = Arc::new(RateLimiter::new(options.rate_per_user));
-    let (schema, websocket_schema) = (LimitedSchema(schema), LimitedSchema(websocket_schema));
     let state = HttpState { app, schema, websocket_schema, per_client, per_user };
     Router::new()
         .route("/", get(graphiql))
@@ -368,6 +366,9 @@ async fn graphql_post(State(state): State<HttpState>, request: axum::extract::Re
     // Only JSON bodies execute: forms and plain text are what a cross-site page can send
     // without a preflight, so refusing them closes the CSRF door.
     if !is_json(&headers) {
+        // Read the body first (up to the limit): closing a connection with unread bytes
+        // makes the kernel reset it, and the client may never see this answer.
+        let _ = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await;
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "send application/json").into_response();
     }
     let client = client_of(&state, &request);
@@ -539,14 +540,47 @@ fn refused(err: AppError) -> futures_util::stream::BoxStream<'static, async_grap
     futures_util::stream::once(async move { response }).boxed()
 }
 
-/// graphql-transport-ws's close code for a connection whose session ended or whose rights
-/// changed ("Forbidden"): the client signs in (or reconnects) again.
-pub const CLOSE_SESSION_ENDED: u16 = 4403;
+/// graphql-transport-ws's close codes (its protocol document, "Invalid message" etc.).
+pub mod close_code {
+    /// A message the server cannot read or does not expect.
+    pub const BAD_REQUEST: u16 = 4400;
+    /// `subscribe` before the connection was acknowledged.
+    pub const UNAUTHORIZED: u16 = 4401;
+    /// `connection_init` refused, or the session ended or its rights changed since: the
+    /// client signs in (or reconnects) again.
+    pub const FORBIDDEN: u16 = 4403;
+    /// No `connection_init` within 10 s.
+    pub const INIT_TIMEOUT: u16 = 4408;
+    /// A `subscribe` with the id of an operation still running.
+    pub const SUBSCRIBER_EXISTS: u16 = 4409;
+    /// A second `connection_init` (async-graphql sends it itself).
+    pub const TOO_MANY_INITS: u16 = 4429;
+}
+
+/// What the socket loop learns from the client's messages on their way in.
+enum Violation {
+    SubscriberExists(String),
+}
+
+/// The ids of the operations running on one socket, to refuse a `subscribe` that reuses
+/// one (async-graphql would silently replace the running operation).
+type RunningIds = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
+/// The `type` and `id` of a protocol message.
+fn message_kind(bytes: &[u8]) -> Option<(String, Option<String>)> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        r#type: String,
+        id: Option<String>,
+    }
+    serde_json::from_slice::<Head>(bytes).ok().map(|h| (h.r#type, h.id))
+}
 
 /// Serves one websocket: async-graphql's protocol machine, plus a watch on access changes.
 /// When a logout, password change, removal or rights change concerns this socket's user
 /// (announced on every replica through the event bus), the session is checked again; if
-/// it ended, or its grants are not what they were, the socket closes with 4403.
+/// it ended, or its grants are not what they were, the socket closes with 4403. Close
+/// codes follow graphql-transport-ws (`close_code`).
 async fn serve_socket(
     state: HttpState,
     socket: axum::extract::ws::WebSocket,
@@ -555,29 +589,59 @@ async fn serve_socket(
 ) {
     use axum::extract::ws::{CloseFrame, Message};
     use futures_util::{SinkExt, StreamExt};
+    use std::sync::atomic::AtomicBool;
 
+    let transport_ws = protocol == WebSocketProtocols::GraphQLWS;
     let app = state.app.clone();
     let (mut sink, source) = socket.split();
-    let input = source.take_while(|message| std::future::ready(message.is_ok())).filter_map(|message| {
-        std::future::ready(match message {
-            Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
-            _ => None,
-        })
+    let running: RunningIds = Arc::default();
+    let (violations, mut violation) = tokio::sync::mpsc::unbounded_channel::<Violation>();
+    let watched = running.clone();
+    let input = source.take_while(|message| std::future::ready(message.is_ok())).filter_map(move |message| {
+        let bytes = match message {
+            Ok(message @ (Message::Text(_) | Message::Binary(_))) => message.into_data(),
+            _ => return std::future::ready(None),
+        };
+        if transport_ws
+            && let Some((kind, Some(id))) = message_kind(&bytes)
+            && let Ok(mut ids) = watched.lock()
+        {
+            match kind.as_str() {
+                "subscribe" if !ids.insert(id.clone()) => {
+                    let _ = violations.send(Violation::SubscriberExists(id));
+                    return std::future::ready(None);
+                }
+                "complete" => {
+                    ids.remove(&id);
+                }
+                _ => {}
+            }
+        }
+        std::future::ready(Some(bytes))
     });
     // The session and grants the socket was opened with (set by `connection_init`).
     let opened: Arc<std::sync::Mutex<Option<(i64, Viewer)>>> = Arc::default();
-    let seen = opened.clone();
+    let initialised = Arc::new(AtomicBool::new(false));
+    let init_refused = Arc::new(AtomicBool::new(false));
+    let (seen, seen_init, seen_refusal) = (opened.clone(), initialised.clone(), init_refused.clone());
     let executor = SessionChecked { inner: state.websocket_schema.clone(), app: app.clone() };
     let init_app = app.clone();
     let protocol_machine = async_graphql::http::WebSocket::new(executor, input, protocol).on_connection_init(
         move |payload: serde_json::Value| async move {
+            seen_init.store(true, Ordering::SeqCst);
             let token = payload
                 .get("Authorization")
                 .or_else(|| payload.get("authorization"))
                 .and_then(|v| v.as_str())
                 .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_owned())
                 .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(str::to_owned));
-            let viewer = viewer_for_token(&init_app, token.as_deref()).await?;
+            let viewer = match viewer_for_token(&init_app, token.as_deref()).await {
+                Ok(viewer) => viewer,
+                Err(err) => {
+                    seen_refusal.store(true, Ordering::SeqCst);
+                    return Err(err.into());
+                }
+            };
             let session_id = viewer.as_ref().map(|(_, id)| *id);
             if let (Some((viewer, id)), Ok(mut slot)) = (viewer, seen.lock()) {
                 *slot = Some((id, viewer));
@@ -589,24 +653,42 @@ async fn serve_socket(
     );
     let mut protocol_machine = std::pin::pin!(protocol_machine);
     let mut access = app.events.subscribe();
-    let started = tokio::time::Instant::now();
+    let init_deadline = tokio::time::Instant::now() + WS_INIT_TIMEOUT;
     let close = |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
     loop {
-        let initialised = opened.lock().map(|o| o.is_some()).unwrap_or(false);
-        let init_deadline = started + WS_INIT_TIMEOUT;
+        let waiting_for_init = !initialised.load(Ordering::SeqCst);
         tokio::select! {
             outgoing = protocol_machine.next() => match outgoing {
                 Some(async_graphql::http::WsMessage::Text(text)) => {
+                    if transport_ws
+                        && let Some((kind, Some(id))) = message_kind(text.as_bytes())
+                        && matches!(kind.as_str(), "complete" | "error")
+                        && let Ok(mut ids) = running.lock()
+                    {
+                        ids.remove(&id);
+                    }
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break;
                     }
                 }
                 Some(async_graphql::http::WsMessage::Close(code, reason)) => {
+                    // async-graphql's own codes, in graphql-transport-ws's terms.
+                    let code = match (transport_ws, code) {
+                        (true, 1002) if init_refused.load(Ordering::SeqCst) => close_code::FORBIDDEN,
+                        (true, 1002) => close_code::BAD_REQUEST,
+                        (true, 1011) => close_code::UNAUTHORIZED,
+                        (_, code) => code,
+                    };
+                    let reason = if code == close_code::UNAUTHORIZED { "Unauthorized".to_owned() } else { reason };
                     let _ = sink.send(close(code, &reason)).await;
                     break;
                 }
                 None => break,
             },
+            Some(Violation::SubscriberExists(id)) = violation.recv() => {
+                let _ = sink.send(close(close_code::SUBSCRIBER_EXISTS, &format!("Subscriber for {id} already exists"))).await;
+                break;
+            }
             event = access.recv() => {
                 let concerned = match (&event, opened.lock().ok().and_then(|o| o.clone())) {
                     (Ok(crate::events::Event::AccessChanged { user_ids }), Some((id, viewer))) => {
@@ -622,13 +704,14 @@ async fn serve_socket(
                     let still = now.as_ref().is_ok_and(|v| v.grants() == before.grants());
                     if !still {
                         tracing::info!("websocket closed: its session ended or its rights changed");
-                        let _ = sink.send(close(CLOSE_SESSION_ENDED, "session ended or rights changed; sign in again")).await;
+                        let _ = sink.send(close(close_code::FORBIDDEN, "session ended or rights changed; sign in again")).await;
                         break;
                     }
                 }
             },
-            _ = tokio::time::sleep_until(init_deadline), if !initialised => {
-                tracing::info!("websocket dropped: no connection_init within 10 s");
+            _ = tokio::time::sleep_until(init_deadline), if waiting_for_init => {
+                tracing::info!("websocket closed: no connection_init within 10 s");
+                let _ = sink.send(close(close_code::INIT_TIMEOUT, "Connection initialisation timeout")).await;
                 break;
             }
         }

@@ -41,8 +41,8 @@ pub fn state(db: DatabaseConnection, settings: Settings) -> AppState {
 /// The HTTP service over a ready database.
 pub fn app(state: AppState) -> Router {
     let production = state.settings.server.profile == config::Profile::Production;
-    let build = |introspection: bool| {
-        let mut builder = graphql::schema_builder().data(state.clone());
+    let build = |introspection: bool, depth: usize| {
+        let mut builder = graphql::schema_builder().data(state.clone()).limit_depth(depth);
         if production {
             // Suggestions ("did you mean …") leak the schema to anonymous probing.
             builder = builder.disable_suggestions();
@@ -52,10 +52,14 @@ pub fn app(state: AppState) -> Router {
         }
         builder.finish()
     };
-    let schema = build(true);
+    let (depth, introspection_depth) = (graphql::MAX_DEPTH, graphql::INTROSPECTION_DEPTH);
+    let schema = graphql::limits::LimitedSchema::new(build(true, depth), build(true, introspection_depth));
     // Websockets authenticate after the upgrade, so in production they get a schema
     // without introspection; staff introspect over HTTP.
-    let websocket_schema = if production { build(false) } else { schema.clone() };
+    let websocket_schema = match production {
+        true => graphql::limits::LimitedSchema::new(build(false, depth), build(false, introspection_depth)),
+        false => schema.clone(),
+    };
     http::router(state, schema, websocket_schema)
 }
 

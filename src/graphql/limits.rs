@@ -200,22 +200,53 @@ fn refuse(request: &mut Request) -> Option<Response> {
     refuse_over_limits(request).or_else(|| refuse_control_characters(request))
 }
 
-/// The schema behind the operation limits.
+/// True when every operation of the document asks only for introspection (`__schema`,
+/// `__type`, `__typename`): what GraphiQL, codegen and other tools send to learn the schema.
+fn introspection_only(request: &mut Request) -> bool {
+    let Ok(document) = request.parsed_query() else { return false };
+    document.operations.iter().all(|(_, operation)| {
+        operation.node.selection_set.node.items.iter().all(|item| match &item.node {
+            Selection::Field(field) => matches!(field.node.name.node.as_str(), "__schema" | "__type" | "__typename"),
+            _ => false,
+        })
+    })
+}
+
+/// The schema behind the operation limits. Introspection-only operations run on a twin
+/// of the schema whose depth limit fits graphql-js's standard introspection query (its
+/// `TypeRef` fragment nests `ofType` ten levels deep, beyond the API's depth of 12);
+/// every other limit applies to them as to any operation, and introspection stays off
+/// wherever the request disabled it.
 #[derive(Clone)]
-pub struct LimitedSchema(pub AppSchema);
+pub struct LimitedSchema {
+    pub schema: AppSchema,
+    pub introspection: AppSchema,
+}
+
+impl LimitedSchema {
+    pub fn new(schema: AppSchema, introspection: AppSchema) -> Self {
+        Self { schema, introspection }
+    }
+
+    fn for_request(&self, request: &mut Request) -> &AppSchema {
+        if introspection_only(request) { &self.introspection } else { &self.schema }
+    }
+}
 
 impl Executor for LimitedSchema {
     async fn execute(&self, mut request: Request) -> Response {
         match refuse(&mut request) {
             Some(refused) => refused,
-            None => self.0.execute(request).await,
+            None => self.for_request(&mut request).execute(request).await,
         }
     }
 
     fn execute_stream(&self, mut request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
         match refuse(&mut request) {
             Some(refused) => stream::once(async move { refused }).boxed(),
-            None => self.0.execute_stream_with_session_data(request, session_data.unwrap_or_default()),
+            None => self
+                .for_request(&mut request)
+                .execute_stream_with_session_data(request, session_data.unwrap_or_default()),
         }
     }
 }

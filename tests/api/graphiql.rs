@@ -1,5 +1,6 @@
 //! GraphiQL served from the binary: no CDN, a strict Content-Security-Policy, and a real
-//! headless Chromium that opens `/`, runs a query and sees its result.
+//! headless Chromium that opens `/`, runs a query and sees its result, and finds `Account` in
+//! the Docs explorer (the schema came by introspection).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -174,6 +175,29 @@ async fn headless_chromium_runs_a_query_in_graphiql() {
             break;
         }
         assert!(Instant::now() < deadline, "no result in GraphiQL: {result}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The schema arrived by introspection: the Docs explorer opens on the root types, and
+    // from the query root a user reaches `Account`.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let open_docs = "(() => { const b = document.querySelector('[aria-label=\"Show Documentation Explorer\"]'); if (b) b.click(); return !!b; })()";
+    loop {
+        evaluate(open_docs).await;
+        let docs = evaluate("(document.querySelector('.graphiql-doc-explorer') || {}).innerText || ''").await;
+        if docs.as_str().is_some_and(|d| d.contains("QueryRoot")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Docs explorer shows no schema: {docs}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let open_query_root = "(() => { const a = [...document.querySelectorAll('.graphiql-doc-explorer a')].find(a => a.innerText === 'QueryRoot'); if (a) a.click(); return !!a; })()";
+    assert_eq!(evaluate(open_query_root).await, json!(true), "a link to QueryRoot");
+    loop {
+        let docs = evaluate("(document.querySelector('.graphiql-doc-explorer') || {}).innerText || ''").await;
+        if docs.as_str().is_some_and(|d| d.contains("Account")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Account is not in the Docs explorer: {docs}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -10,6 +10,7 @@ mod attacks;
 mod billing;
 mod collective;
 mod downloads;
+mod ecosystem;
 mod family;
 mod faults;
 mod foundation;
