@@ -132,8 +132,8 @@ async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response
 
 /// The Prometheus text of this process.
 pub async fn metrics_text(app: &AppState) -> Response {
-    let mut text = crate::metrics::render();
-    text.push_str(&crate::metrics::render_database(&app.db).await);
+    crate::metrics::observe_database(&app.db).await;
+    let text = crate::metrics::render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -653,6 +653,15 @@ async fn serve_socket(
     );
     let mut protocol_machine = std::pin::pin!(protocol_machine);
     let mut access = app.events.subscribe();
+    crate::metrics::websocket_connections(1.0);
+    // Counts the socket down however the loop ends.
+    struct Open;
+    impl Drop for Open {
+        fn drop(&mut self) {
+            crate::metrics::websocket_connections(-1.0);
+        }
+    }
+    let _open = Open;
     let init_deadline = tokio::time::Instant::now() + WS_INIT_TIMEOUT;
     let close = |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
     loop {

@@ -40,6 +40,7 @@ pub fn state(db: DatabaseConnection, settings: Settings) -> AppState {
 
 /// The HTTP service over a ready database.
 pub fn app(state: AppState) -> Router {
+    metrics::install();
     let production = state.settings.server.profile == config::Profile::Production;
     let build = |introspection: bool, depth: usize| {
         let mut builder = graphql::schema_builder().data(state.clone()).limit_depth(depth);
@@ -68,6 +69,7 @@ pub fn app(state: AppState) -> Router {
 /// this returns, so no event published afterwards is missed.
 pub async fn start_background(state: &AppState) -> anyhow::Result<()> {
     state.events.start_postgres_relay(&state.db).await;
+    metrics::spawn_upkeep();
     let sender = domain::outbox_worker::sender_from_settings(&state.settings)?;
     domain::outbox_worker::spawn(state.db.clone(), sender);
     Ok(())

@@ -1,145 +1,153 @@
-//! Process-wide counters, exported at `/metrics` in Prometheus' text format.
+//! Process metrics through the `metrics` facade and `metrics-exporter-prometheus`, the
+//! usual pair in Rust services: call sites record with the facade's macros, the exporter
+//! keeps them (lock-free atomics, histograms with fixed buckets) and renders Prometheus'
+//! text at `/metrics`. Names follow Prometheus' conventions: `_total` for counters,
+//! `_seconds` for durations, base units throughout.
+//!
+//! Gauges that describe the database (pool, outbox backlog) and the hashing queue are set
+//! when scraped, so they are current without a background task.
 
-use std::collections::HashMap;
+use std::sync::OnceLock;
 
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-static LOCKOUTS: AtomicU64 = AtomicU64::new(0);
-static HASHING_REFUSED: AtomicU64 = AtomicU64::new(0);
-static GRAPHQL_REQUESTS: AtomicU64 = AtomicU64::new(0);
-static GRAPHQL_ERRORS: AtomicU64 = AtomicU64::new(0);
-/// Pages of `viewer.accounts` answered from the prefetched rows, and those that needed
-/// the general resolvers (a selection the fast walk does not know).
-static ACCOUNT_TREES_PREFETCHED: AtomicU64 = AtomicU64::new(0);
-static ACCOUNT_TREES_GENERAL: AtomicU64 = AtomicU64::new(0);
+/// Upper bounds (seconds) of the request latency histograms.
+const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+/// Distinct operation names given their own label before the rest count as "other".
+const MAX_OPERATIONS: usize = 200;
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+static OPERATIONS: std::sync::Mutex<Option<std::collections::HashSet<String>>> = std::sync::Mutex::new(None);
+
+/// Installs the exporter as the process's recorder (once; later calls reuse it). If
+/// another recorder was installed first, metrics are not exported and `/metrics` is empty.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &LATENCY_BUCKETS)
+                .ok()?;
+            let handle = builder.install_recorder().ok()?;
+            describe();
+            // Counters a dashboard graphs from zero are there from the start.
+            for name in ["canopy_proof_lockouts_total", "canopy_hashing_refused_total", "canopy_graphql_requests_total"]
+            {
+                counter!(name).absolute(0);
+            }
+            for path in ["prefetched", "general"] {
+                counter!("canopy_account_tree_pages_total", "path" => path).absolute(0);
+            }
+            gauge!("canopy_websocket_connections").set(0.0);
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// Drains the histograms' recent samples into their buckets every few seconds, so memory
+/// stays bounded between scrapes (the exporter's "upkeep").
+pub fn spawn_upkeep() {
+    if let Some(handle) = install() {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                handle.run_upkeep();
+            }
+        });
+    }
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("canopy_http_graphql_requests_total", "GraphQL requests by operation, HTTP status and outcome");
+    describe_histogram!("canopy_http_request_duration_seconds", "Time to answer a GraphQL request, by operation");
+    describe_counter!("canopy_graphql_requests_total", "GraphQL requests executed");
+    describe_counter!("canopy_graphql_requests_with_errors_total", "GraphQL requests answered with errors");
+    describe_counter!("canopy_proof_lockouts_total", "Proofs refused by a lockout or a target's ceiling");
+    describe_counter!("canopy_hashing_refused_total", "Password checks refused because the hashing queue was full");
+    describe_gauge!("canopy_hashing_queue_length", "Password checks waiting or running");
+    describe_counter!("canopy_account_tree_pages_total", "viewer.accounts pages, by how they were answered");
+    describe_gauge!("canopy_websocket_connections", "Open websocket connections");
+    describe_gauge!("canopy_db_pool_connections", "PostgreSQL connections in the pool");
+    describe_gauge!("canopy_db_pool_idle_connections", "Idle PostgreSQL connections in the pool");
+    describe_gauge!("canopy_outbox_backlog", "Mails waiting in the outbox");
+}
 
 pub fn count_lockout() {
-    LOCKOUTS.fetch_add(1, Ordering::Relaxed);
+    counter!("canopy_proof_lockouts_total").increment(1);
 }
 
 /// A password check refused because the hashing queue was full.
 pub fn count_hashing_refused() {
-    HASHING_REFUSED.fetch_add(1, Ordering::Relaxed);
+    counter!("canopy_hashing_refused_total").increment(1);
 }
 
 pub fn count_request(had_errors: bool) {
-    GRAPHQL_REQUESTS.fetch_add(1, Ordering::Relaxed);
+    counter!("canopy_graphql_requests_total").increment(1);
     if had_errors {
-        GRAPHQL_ERRORS.fetch_add(1, Ordering::Relaxed);
+        counter!("canopy_graphql_requests_with_errors_total").increment(1);
     }
 }
 
 pub fn count_account_tree(prefetched: bool) {
-    let counter = if prefetched { &ACCOUNT_TREES_PREFETCHED } else { &ACCOUNT_TREES_GENERAL };
-    counter.fetch_add(1, Ordering::Relaxed);
+    let path = if prefetched { "prefetched" } else { "general" };
+    counter!("canopy_account_tree_pages_total", "path" => path).increment(1);
 }
 
-/// Upper bounds (seconds) of the request latency histogram.
-const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
-
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    total: u64,
-    sum_seconds: f64,
+/// A websocket opened (`+1`) or closed (`-1`).
+pub fn websocket_connections(change: f64) {
+    gauge!("canopy_websocket_connections").increment(change);
 }
 
-/// Requests by (operation, HTTP status) and the latency histogram.
-static BY_OPERATION: Mutex<Option<HashMap<(String, u16), u64>>> = Mutex::new(None);
-static LATENCY: Mutex<Option<Histogram>> = Mutex::new(None);
-/// Distinct operation names tracked before the rest count as "other" (bounds memory).
-const MAX_OPERATIONS: usize = 200;
+/// The label of an operation name: client-chosen text, so only plain names, and only the
+/// first `MAX_OPERATIONS` distinct ones (label sets must stay bounded).
+fn operation_label(operation: &str) -> String {
+    let name = if operation.is_empty() { "anonymous" } else { operation };
+    let sane = name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !sane {
+        return "other".to_owned();
+    }
+    let Ok(mut seen) = OPERATIONS.lock() else { return "other".to_owned() };
+    let seen = seen.get_or_insert_with(Default::default);
+    if seen.contains(name) || (seen.len() < MAX_OPERATIONS && seen.insert(name.to_owned())) {
+        name.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
 
 pub fn observe_request(operation: &str, status: u16, elapsed: std::time::Duration) {
-    if let Ok(mut map) = BY_OPERATION.lock() {
-        let map = map.get_or_insert_with(HashMap::new);
-        let name = if operation.is_empty() { "anonymous" } else { operation };
-        let sane = name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let key_name = if sane && (map.len() < MAX_OPERATIONS || map.contains_key(&(name.to_owned(), status))) {
-            name.to_owned()
-        } else {
-            "other".to_owned()
-        };
-        *map.entry((key_name, status)).or_insert(0) += 1;
-    }
-    if let Ok(mut histogram) = LATENCY.lock() {
-        let histogram = histogram.get_or_insert_with(Histogram::default);
-        let seconds = elapsed.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                histogram.counts[i] += 1;
-            }
-        }
-        histogram.total += 1;
-        histogram.sum_seconds += seconds;
-    }
-}
-
-pub fn render() -> String {
-    let mut out = render_counters();
-    out.push_str("# TYPE canopy_http_graphql_requests_total counter\n");
-    if let Ok(map) = BY_OPERATION.lock()
-        && let Some(map) = map.as_ref()
-    {
-        let mut rows: Vec<_> = map.iter().collect();
-        rows.sort();
-        for ((operation, status), count) in rows {
-            let outcome = if *status < 400 { "ok" } else { "error" };
-            let _ = writeln!(
-                out,
-                "canopy_http_graphql_requests_total{{operation=\"{operation}\",status=\"{status}\",outcome=\"{outcome}\"}} {count}"
-            );
-        }
-    }
-    out.push_str("# TYPE canopy_http_request_duration_seconds histogram\n");
-    if let Ok(histogram) = LATENCY.lock()
-        && let Some(h) = histogram.as_ref()
-    {
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "canopy_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {}", h.counts[i]);
-        }
-        let _ = writeln!(out, "canopy_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}", h.total);
-        let _ = writeln!(out, "canopy_http_request_duration_seconds_sum {}", h.sum_seconds);
-        let _ = writeln!(out, "canopy_http_request_duration_seconds_count {}", h.total);
-    }
-    out
-}
-
-fn render_counters() -> String {
-    format!(
-        "# TYPE canopy_graphql_requests_total counter\ncanopy_graphql_requests_total {}\n\
-         # TYPE canopy_graphql_requests_with_errors_total counter\ncanopy_graphql_requests_with_errors_total {}\n\
-         # TYPE canopy_proof_lockouts_total counter\ncanopy_proof_lockouts_total {}\n\
-         # TYPE canopy_hashing_refused_total counter\ncanopy_hashing_refused_total {}\n\
-         # TYPE canopy_account_tree_pages_total counter\n\
-         canopy_account_tree_pages_total{{path=\"prefetched\"}} {}\n\
-         canopy_account_tree_pages_total{{path=\"general\"}} {}\n",
-        GRAPHQL_REQUESTS.load(Ordering::Relaxed),
-        GRAPHQL_ERRORS.load(Ordering::Relaxed),
-        LOCKOUTS.load(Ordering::Relaxed),
-        HASHING_REFUSED.load(Ordering::Relaxed),
-        ACCOUNT_TREES_PREFETCHED.load(Ordering::Relaxed),
-        ACCOUNT_TREES_GENERAL.load(Ordering::Relaxed),
+    let operation = operation_label(operation);
+    let outcome = if status < 400 { "ok" } else { "error" };
+    counter!(
+        "canopy_http_graphql_requests_total",
+        "operation" => operation.clone(),
+        "status" => status.to_string(),
+        "outcome" => outcome
     )
+    .increment(1);
+    histogram!("canopy_http_request_duration_seconds", "operation" => operation).record(elapsed.as_secs_f64());
 }
 
-/// Gauges read from the database at scrape time: the pool and the outbox backlog.
-pub async fn render_database(db: &sea_orm::DatabaseConnection) -> String {
+/// The Prometheus text of everything recorded in this process.
+pub fn render() -> String {
+    gauge!("canopy_hashing_queue_length").set(crate::crypto::HASHING.len() as f64);
+    install().map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// Sets the gauges read from the database at scrape time: the pool and the outbox backlog.
+pub async fn observe_database(db: &sea_orm::DatabaseConnection) {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    let mut out = String::new();
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         let pool = db.get_postgres_connection_pool();
-        let _ = writeln!(out, "# TYPE canopy_db_pool_connections gauge\ncanopy_db_pool_connections {}", pool.size());
-        let _ = writeln!(out, "# TYPE canopy_db_pool_idle gauge\ncanopy_db_pool_idle {}", pool.num_idle());
+        gauge!("canopy_db_pool_connections").set(f64::from(pool.size()));
+        gauge!("canopy_db_pool_idle_connections").set(pool.num_idle() as f64);
     }
     let backlog = crate::entity::outbox::Entity::find()
         .filter(crate::entity::outbox::Column::Status.eq(crate::entity::enums::OutboxStatus::Pending))
         .count(db)
         .await;
     if let Ok(backlog) = backlog {
-        let _ = writeln!(out, "# TYPE canopy_outbox_backlog gauge\ncanopy_outbox_backlog {backlog}");
+        gauge!("canopy_outbox_backlog").set(backlog as f64);
     }
-    out
 }

@@ -218,9 +218,12 @@ async fn metrics_count_requests_latency_lockouts_and_the_outbox() {
     let text = body.as_str().unwrap().to_owned();
     for needle in [
         "canopy_http_graphql_requests_total{operation=\"Catalogue\",status=\"200\",outcome=\"ok\"}",
-        "canopy_http_request_duration_seconds_bucket{le=\"+Inf\"}",
+        "canopy_http_request_duration_seconds_bucket{operation=\"Catalogue\",le=\"+Inf\"}",
         "canopy_proof_lockouts_total",
         "canopy_outbox_backlog 0",
+        "# TYPE canopy_websocket_connections gauge",
+        "# TYPE canopy_hashing_queue_length gauge",
+        "canopy_hashing_refused_total",
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
