@@ -1,5 +1,7 @@
 //! The `canopy` command line (DOMAIN.md, "The command line").
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{DatabaseArgs, Profile, ServerOptions};
@@ -79,6 +81,14 @@ pub struct ServeArgs {
     /// A bearer token that opens `/metrics` on the API's own address in production.
     #[arg(long, env = "CANOPY_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// A JSON manifest of trusted documents (`{"sha256:<hex>": "<document>"}`, as GraphQL
+    /// codegen's client preset and Relay emit): requests may name them by `documentId` or
+    /// Apollo's `persistedQuery` hash.
+    #[arg(long, env = "CANOPY_TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<PathBuf>,
+    /// Run only the trusted documents (staff may still send any).
+    #[arg(long, env = "CANOPY_ONLY_TRUSTED_DOCUMENTS", requires = "trusted_documents")]
+    pub only_trusted_documents: bool,
     /// The From address of outgoing mail.
     #[arg(long, env = "CANOPY_MAIL_FROM", default_value = crate::config::DEFAULT_MAIL_FROM)]
     pub mail_from: String,
@@ -96,6 +106,8 @@ impl ServeArgs {
             rate_per_user: rate(self.rate_per_user),
             trusted_proxies: self.trusted_proxies.clone(),
             metrics_token: self.metrics_token.clone().map(|t| crate::config::Secret::new(t.into_bytes())),
+            // Loaded from `trusted_documents` by `serve`, which reports a bad manifest.
+            trusted_documents: None,
         }
     }
 }

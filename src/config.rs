@@ -70,6 +70,8 @@ pub struct ServerOptions {
     /// In production, `/metrics` on the API's own address answers only with this bearer
     /// token (else only on `CANOPY_METRICS_LISTEN`). Development serves it to anyone.
     pub metrics_token: Option<Secret>,
+    /// The clients' registered operations (`--trusted-documents`), if any.
+    pub trusted_documents: Option<std::sync::Arc<crate::trusted_documents::TrustedDocuments>>,
 }
 
 impl Default for ServerOptions {
@@ -83,6 +85,7 @@ impl Default for ServerOptions {
             rate_per_user: crate::rate_limit::Rate { per_second: 25.0, burst: 100.0 },
             trusted_proxies: Vec::new(),
             metrics_token: None,
+            trusted_documents: None,
         }
     }
 }

@@ -269,10 +269,52 @@ fn rate_check(limiter: &RateLimiter, key: &str) -> Result<(), AppError> {
     })
 }
 
-async fn execute(state: HttpState, headers: HeaderMap, client: String, request: GraphQLRequest) -> Response {
+/// What a request's document is, as far as trusted documents go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Provenance {
+    /// Named by id (`documentId` or a persisted query hash) and found in the manifest.
+    NamedTrusted,
+    /// Sent as text; `true` when that text is one of the trusted documents.
+    Text { trusted: bool },
+}
+
+/// Replaces a named document by its text from the manifest; `None` when the id names
+/// no trusted document (the caller answers PERSISTED_QUERY_NOT_FOUND).
+fn resolve_named_document(
+    state: &HttpState,
+    request: &mut async_graphql::Request,
+    named: Option<&str>,
+) -> Option<Provenance> {
+    let documents = state.app.settings.server.trusted_documents.as_deref();
+    match named {
+        Some(id) => {
+            request.query = documents?.get(id)?.to_owned();
+            Some(Provenance::NamedTrusted)
+        }
+        None => Some(Provenance::Text { trusted: documents.is_some_and(|d| d.contains_text(&request.query)) }),
+    }
+}
+
+fn persisted_query_not_found(media: MediaType) -> Response {
+    coded_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND", media)
+}
+
+/// A request-level error with a message and code of its own (200, as GraphQL clients expect).
+fn coded_error(message: &str, code: &str, media: MediaType) -> Response {
+    let mut error = ServerError::new(message, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", code);
+    graphql_response(async_graphql::Response::from_errors(vec![error]), media, Some(StatusCode::OK))
+}
+
+async fn execute(
+    state: HttpState,
+    headers: HeaderMap,
+    client: String,
+    request: async_graphql::Request,
+    provenance: Provenance,
+) -> Response {
     let request_id = new_request_id();
     let media = negotiate(&headers);
-    let request = request.into_inner();
     let operation = request.operation_name.clone().or_else(|| operation_name_of(&request.query)).unwrap_or_default();
     let span = tracing::info_span!("graphql", request_id = %request_id, operation = %operation);
     let started = std::time::Instant::now();
@@ -292,6 +334,11 @@ async fn execute(state: HttpState, headers: HeaderMap, client: String, request: 
             && let Err(err) = rate_check(&state.per_user, &format!("user:{}", viewer.user.id))
         {
             return error_response(err, media);
+        }
+        let only_trusted = state.app.settings.server.trusted_documents.as_ref().is_some_and(|d| d.only);
+        let is_staff = viewer.as_ref().is_some_and(|v| v.is_staff());
+        if only_trusted && provenance == (Provenance::Text { trusted: false }) && !is_staff {
+            return coded_error("this server runs only its clients' trusted documents", "FORBIDDEN", media);
         }
         // In production only signed-in staff may introspect.
         let may_introspect =
@@ -379,12 +426,21 @@ async fn graphql_post(State(state): State<HttpState>, request: axum::extract::Re
         Ok(bytes) => bytes,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB").into_response(),
     };
+    // The id of a trusted document, if the body names one (async-graphql's request type
+    // has no `documentId`).
+    let named = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(raw) => crate::trusted_documents::named_id(raw.get("documentId"), raw.get("extensions")),
+        Err(_) => None,
+    };
     let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-    let request: GraphQLRequest = match GraphQLRequest::from_request(request, &()).await {
-        Ok(request) => request,
+    let mut request = match <GraphQLRequest>::from_request(request, &()).await {
+        Ok(request) => request.into_inner(),
         Err(_) => return malformed_request(negotiate(&headers)),
     };
-    execute(state, headers, client, request).await
+    let Some(provenance) = resolve_named_document(&state, &mut request, named.as_deref()) else {
+        return persisted_query_not_found(negotiate(&headers));
+    };
+    execute(state, headers, client, request, provenance).await
 }
 
 /// A body or query string that is not a GraphQL request. The extractor's own rejection
@@ -410,15 +466,49 @@ async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Req
             (_, None) => (StatusCode::BAD_REQUEST, "ask for the graphql-transport-ws subprotocol").into_response(),
         };
     }
-    let request = axum::extract::Request::from_parts(parts, body);
-    let request: GraphQLRequest = match GraphQLRequest::from_request(request, &()).await {
-        Ok(request) => request,
-        Err(_) => return malformed_request(negotiate(&headers)),
+    let media = negotiate(&headers);
+    let params = axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let extensions = params.get("extensions").and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok());
+    let document_id = params.get("documentId").map(|id| serde_json::Value::String(id.clone()));
+    let named = crate::trusted_documents::named_id(document_id.as_ref(), extensions.as_ref());
+    let mut request = match &named {
+        // A named document: `query` may be absent, which async-graphql's GET extractor refuses.
+        Some(_) => {
+            let variables = match params.get("variables").map(|v| serde_json::from_str::<serde_json::Value>(v)) {
+                None => async_graphql::Variables::default(),
+                Some(Ok(value)) => async_graphql::Variables::from_json(value),
+                Some(Err(_)) => return malformed_request(media),
+            };
+            let mut request = async_graphql::Request::new("").variables(variables);
+            if let Some(name) = params.get("operationName") {
+                request = request.operation_name(name.clone());
+            }
+            request
+        }
+        None => match <GraphQLRequest>::from_request(axum::extract::Request::from_parts(parts, body), &()).await {
+            Ok(request) => request.into_inner(),
+            Err(_) => return malformed_request(media),
+        },
     };
-    if !is_query_only(&request.0) {
+    let Some(provenance) = resolve_named_document(&state, &mut request, named.as_deref()) else {
+        return persisted_query_not_found(media);
+    };
+    if !is_query_only(&request) {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], "mutations need POST").into_response();
     }
-    execute(state, headers, client, request).await
+    let mut response = execute(state, headers.clone(), client, request, provenance).await;
+    if provenance == Provenance::NamedTrusted && response.status() == StatusCode::OK {
+        // A GET naming a trusted document is cacheable: the URL is the whole request. An
+        // answer for a signed-in viewer stays in that viewer's own (private) cache.
+        let shared = if headers.contains_key(header::AUTHORIZATION) { "private" } else { "public" };
+        if let Ok(value) = format!("{shared}, max-age=60").parse() {
+            response.headers_mut().insert(header::CACHE_CONTROL, value);
+        }
+        response.headers_mut().insert(header::VARY, axum::http::HeaderValue::from_static("Authorization"));
+    }
+    response
 }
 
 /// True when the operation a GET request would run is a query. Unparseable documents pass

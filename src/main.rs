@@ -97,6 +97,12 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (db, mut settings) = open(&args.database).await?;
     settings.server = args.server_options();
+    if let Some(path) = &args.trusted_documents {
+        let documents = canopy::trusted_documents::TrustedDocuments::from_file(path, args.only_trusted_documents)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        tracing::info!(count = documents.len(), only = documents.only, "trusted documents loaded");
+        settings.server.trusted_documents = Some(std::sync::Arc::new(documents));
+    }
     settings.smtp_url = args.smtp_url.map(|url| canopy::config::Secret::new(url.into_bytes()));
     settings.mail_from = args.mail_from.clone();
     // Demo families and their known passwords (a `staff` login among them) never go into a

@@ -163,3 +163,94 @@ mod close_codes {
         assert!(response.starts_with("HTTP/1.1 415"), "{response}");
     }
 }
+
+mod trusted_documents {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use serde_json::{Value, json};
+
+    use canopy::config::ServerOptions;
+    use canopy::trusted_documents::{TrustedDocuments, document_hash};
+
+    use crate::helpers::{TestApp, error_code};
+
+    const CATALOGUE: &str = "query Catalogue { products { code } }";
+    const VIEWER: &str = "query Me { viewer { loginName } }";
+
+    fn options(only: bool) -> ServerOptions {
+        let manifest = json!({
+            format!("sha256:{}", document_hash(CATALOGUE)): CATALOGUE,
+            document_hash(VIEWER): VIEWER,
+        });
+        let documents = TrustedDocuments::from_json(&manifest.to_string(), only).unwrap();
+        ServerOptions { trusted_documents: Some(Arc::new(documents)), ..Default::default() }
+    }
+
+    async fn app(only: bool) -> TestApp {
+        TestApp::with_server_options(options(only)).await
+    }
+
+    async fn post(app: &TestApp, token: Option<&str>, body: Value) -> Value {
+        let mut request = Request::post("/graphql").header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        app.send(request.body(Body::from(body.to_string())).unwrap(), "127.0.0.1:1").await.1
+    }
+
+    #[test]
+    fn a_manifest_whose_ids_are_not_its_documents_hashes_is_refused() {
+        let wrong = json!({format!("sha256:{}", document_hash("{ a }")): "{ b }"});
+        assert!(TrustedDocuments::from_json(&wrong.to_string(), false).is_err());
+        assert!(TrustedDocuments::from_json("[1, 2]", false).is_err());
+    }
+
+    #[tokio::test]
+    async fn documents_are_named_by_document_id_or_apollo_s_persisted_query_hash() {
+        let app = app(false).await;
+        let by_id = post(&app, None, json!({"documentId": format!("sha256:{}", document_hash(CATALOGUE))})).await;
+        assert!(by_id["data"]["products"].as_array().is_some_and(|p| !p.is_empty()), "{by_id}");
+        let apollo = json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": document_hash(CATALOGUE)}}});
+        assert_eq!(post(&app, None, apollo).await["data"], by_id["data"]);
+        let unknown = post(&app, None, json!({"documentId": format!("sha256:{}", "0".repeat(64))})).await;
+        assert_eq!(error_code(&unknown), Some("PERSISTED_QUERY_NOT_FOUND"), "{unknown}");
+        // Without --only-trusted-documents, any document still runs.
+        let free = post(&app, None, json!({"query": "{ products { name } }"})).await;
+        assert!(free["data"]["products"].is_array(), "{free}");
+
+        // GET naming a trusted document: cacheable.
+        let path = format!("/graphql?documentId=sha256:{}", document_hash(CATALOGUE));
+        let response = tower::ServiceExt::oneshot(app.router.clone(), Request::get(&path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["cache-control"], "public, max-age=60");
+        assert_eq!(response.headers()["vary"], "Authorization");
+    }
+
+    #[tokio::test]
+    async fn only_trusted_documents_refuses_others_but_staff() {
+        // Sign-ups happen through a server without the restriction; the SPA's server
+        // beside it, on the same database, runs only the manifest.
+        let setup = app(false).await;
+        let (_, owner) = setup.enrolled_account("Trusted Holder", "trusted-owner").await;
+        let staff = setup.staff_token().await;
+        let mut settings = crate::helpers::test_settings();
+        settings.server = options(true);
+        let app = TestApp::beside(&setup, settings).await;
+        let named = post(&app, Some(&owner), json!({"documentId": document_hash(VIEWER)})).await;
+        assert_eq!(named["data"]["viewer"]["loginName"], json!("trusted-owner"), "{named}");
+        // The same text sent in full is one of them too.
+        let full = post(&app, Some(&owner), json!({"query": VIEWER})).await;
+        assert_eq!(full["data"], named["data"]);
+        // Anything else, from a customer or anonymous: refused before it runs.
+        let attack = json!({"query": "{ viewer { accounts(first: 100) { edges { node { id } } } } }"});
+        assert_eq!(error_code(&post(&app, Some(&owner), attack.clone()).await), Some("FORBIDDEN"));
+        assert_eq!(error_code(&post(&app, None, attack.clone()).await), Some("FORBIDDEN"));
+        // Staff's admin tools send their own documents.
+        let allowed = post(&app, Some(&staff), attack).await;
+        assert!(allowed.get("errors").is_none(), "{allowed}");
+    }
+}
