@@ -114,28 +114,8 @@ async fn a_member_with_manage_groups_cannot_raise_their_own_rights() {
 
 #[tokio::test]
 async fn a_production_server_on_an_empty_database_seeds_no_demo_logins() {
-    use std::process::{Command, Stdio};
     let app = TestApp::spawn().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_canopy"))
-        .args(["serve", "--profile", "production", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", &app.database_url)
-        .env("CANOPY_SECRET", "test-secret-test-secret-test-secret!")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start canopy");
-    let server = crate::processes::ServerProcess { child, port };
-    let mut up = false;
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(up, "the production server started");
+    let server = crate::processes::start_server_with(&app.database_url, &["--profile", "production"]).await;
     // The attacker signs in with the demo staff login that README used to print.
     let login = app
         .data(

@@ -30,9 +30,15 @@ fn free_port() -> u16 {
 }
 
 pub async fn start_server(database_url: &str) -> ServerProcess {
+    start_server_with(database_url, &["--no-demo"]).await
+}
+
+/// A `canopy serve` with more arguments (a profile, ...); returns once it listens.
+pub async fn start_server_with(database_url: &str, arguments: &[&str]) -> ServerProcess {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_canopy"))
-        .args(["serve", "--no-demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(arguments)
         .env("DATABASE_URL", database_url)
         .env("CANOPY_SECRET", "test-secret-test-secret-test-secret!")
         .env("RUST_LOG", "warn")
