@@ -603,6 +603,7 @@ impl async_graphql::Executor for SessionChecked {
             .and_then(|any| any.downcast_ref::<SocketSession>())
             .cloned();
         let (inner, app) = (self.inner.clone(), self.app.clone());
+        let mut request = request;
         futures_util::stream::once(async move {
             let Some(session) = session else {
                 return refused(AppError::Unauthenticated);
@@ -614,6 +615,39 @@ impl async_graphql::Executor for SessionChecked {
                 },
                 None => None,
             };
+            // Trusted documents hold over websockets as over HTTP: a subscribe may name one
+            // by Apollo's persisted query hash, and with --only-trusted-documents nothing
+            // else runs for non-staff.
+            if let Some(documents) = app.settings.server.trusted_documents.as_deref() {
+                let named = match request.extensions.get("persistedQuery") {
+                    Some(async_graphql::Value::Object(query)) => match query.get("sha256Hash") {
+                        Some(async_graphql::Value::String(hash)) => Some(hash.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let trusted = match named {
+                    Some(id) => match documents.get(&id) {
+                        Some(text) => {
+                            request.query = text.to_owned();
+                            true
+                        }
+                        None => {
+                            let mut error = ServerError::new("PersistedQueryNotFound", None);
+                            error
+                                .extensions
+                                .get_or_insert_with(Default::default)
+                                .set("code", "PERSISTED_QUERY_NOT_FOUND");
+                            let response = async_graphql::Response::from_errors(vec![error]);
+                            return futures_util::stream::once(async move { response }).boxed();
+                        }
+                    },
+                    None => documents.contains_text(&request.query),
+                };
+                if documents.only && !trusted && !viewer.as_ref().is_some_and(|v| v.is_staff()) {
+                    return refused(AppError::Forbidden);
+                }
+            }
             let context = RequestContext::new(&app, viewer, session.session_id, session.client);
             inner.execute_stream(request.data(context), session_data)
         })

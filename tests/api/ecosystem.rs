@@ -252,5 +252,33 @@ mod trusted_documents {
         // Staff's admin tools send their own documents.
         let allowed = post(&app, Some(&staff), attack).await;
         assert!(allowed.get("errors").is_none(), "{allowed}");
+
+        // Over a websocket too: an untrusted subscription is refused, a named one runs.
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let addr = app.serve().await;
+        let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let send = |m: Value| Message::Text(m.to_string().into());
+        socket
+            .send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {owner}")}})))
+            .await
+            .unwrap();
+        let mut answers = Vec::new();
+        let untrusted =
+            json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { invoiceIssued { id } }"}});
+        while answers.len() < 2 {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(5), socket.next()).await.unwrap();
+            if let Some(Ok(Message::Text(text))) = frame {
+                answers.push(serde_json::from_str::<Value>(&text).unwrap());
+                if answers.len() == 1 {
+                    assert_eq!(answers[0]["type"], json!("connection_ack"));
+                    socket.send(send(untrusted.clone())).await.unwrap();
+                }
+            }
+        }
+        assert_eq!(answers[1]["payload"]["errors"][0]["extensions"]["code"], json!("FORBIDDEN"), "{answers:?}");
     }
 }
