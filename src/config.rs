@@ -1,7 +1,6 @@
 //! Typed configuration from flags and the environment. Secrets are wrapped so they never
 //! print in logs or debug output.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -22,24 +21,7 @@ pub struct DatabaseArgs {
     pub data_dir: PathBuf,
 }
 
-/// A secret value: shows as `[redacted]`.
-#[derive(Clone)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(bytes: Vec<u8>) -> Self {
-        Self(bytes)
-    }
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use crate::crypto::Secret;
 
 /// How much the server shows and allows: development is friendly, production is tight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

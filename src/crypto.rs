@@ -1,6 +1,7 @@
 //! Secrets: password hashes (argon2id), enrollment tokens (HMAC-SHA256, never stored),
 //! session and invitation tokens (random, stored only as SHA-256).
 
+use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
@@ -10,8 +11,26 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-use crate::config::Secret;
 use crate::error::{AppError, AppResult};
+
+/// A secret value: shows as `[redacted]`.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
 
 /// argon2id cost. The default is OWASP's recommendation (m = 19 MiB, t = 2, p = 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

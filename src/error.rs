@@ -158,12 +158,12 @@ impl ErrorExtensions for AppError {
     fn extend(&self) -> async_graphql::Error {
         let message = match self {
             AppError::Internal(detail) => {
-                let request_id = crate::http::current_request_id();
+                let request_id = crate::telemetry::current_request_id();
                 tracing::error!(request_id = %request_id, %detail, "internal error");
                 format!("internal error (request id {request_id})")
             }
             AppError::Forbidden | AppError::Unauthenticated => {
-                tracing::info!(request_id = %crate::http::current_request_id(), code = self.code(), "request refused");
+                tracing::info!(request_id = %crate::telemetry::current_request_id(), code = self.code(), "request refused");
                 self.public_message()
             }
             other => other.public_message(),

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use async_graphql::http::WebSocketProtocols;
 use async_graphql::{Data, ServerError};
@@ -27,20 +27,8 @@ use crate::rate_limit::RateLimiter;
 /// Largest request body accepted (413 above it).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
-
-/// The id of the request being served, for error messages and logs.
-pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(|id| id.clone()).unwrap_or_else(|_| "-".to_owned())
-}
-
-fn new_request_id() -> String {
-    format!("{:x}-{:x}", std::process::id(), NEXT_REQUEST.fetch_add(1, Ordering::Relaxed))
-}
+pub use crate::telemetry::current_request_id;
+use crate::telemetry::{REQUEST_ID, new_request_id};
 
 #[derive(Clone)]
 pub struct HttpState {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod read;
 pub mod seed;
+pub mod telemetry;
 pub mod trusted_documents;
 
 use std::sync::Arc;
