@@ -187,3 +187,11 @@ impl From<AppError> for async_graphql::Error {
         err.extend()
     }
 }
+
+/// A request-level error (one that is not any field's) with its stable `extensions.code`:
+/// limits, refused documents, malformed requests.
+pub fn coded_server_error(message: impl Into<String>, code: &str) -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new(message, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", code);
+    error
+}

@@ -289,8 +289,7 @@ fn persisted_query_not_found(media: MediaType) -> Response {
 
 /// A request-level error with a message and code of its own (200, as GraphQL clients expect).
 fn coded_error(message: &str, code: &str, media: MediaType) -> Response {
-    let mut error = ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", code);
+    let error = crate::error::coded_server_error(message, code);
     graphql_response(async_graphql::Response::from_errors(vec![error]), media, Some(StatusCode::OK))
 }
 
@@ -434,11 +433,10 @@ async fn graphql_post(State(state): State<HttpState>, request: axum::extract::Re
 /// A body or query string that is not a GraphQL request. The extractor's own rejection
 /// text is Rust Debug output (`InvalidRequest(Error(...`): the client gets a fixed message.
 fn malformed_request(media: MediaType) -> Response {
-    let mut error = ServerError::new(
+    let error = crate::error::coded_server_error(
         "the request is not a GraphQL request: send JSON with a `query` string (and optional `variables` object)",
-        None,
+        "GRAPHQL_VALIDATION_FAILED",
     );
-    error.extensions.get_or_insert_with(Default::default).set("code", "GRAPHQL_VALIDATION_FAILED");
     graphql_response(async_graphql::Response::from_errors(vec![error]), media, Some(StatusCode::BAD_REQUEST))
 }
 
@@ -621,11 +619,8 @@ impl async_graphql::Executor for SessionChecked {
                             true
                         }
                         None => {
-                            let mut error = ServerError::new("PersistedQueryNotFound", None);
-                            error
-                                .extensions
-                                .get_or_insert_with(Default::default)
-                                .set("code", "PERSISTED_QUERY_NOT_FOUND");
+                            let error =
+                                crate::error::coded_server_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND");
                             let response = async_graphql::Response::from_errors(vec![error]);
                             return futures_util::stream::once(async move { response }).boxed();
                         }

@@ -17,8 +17,9 @@ use std::sync::Arc;
 
 use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Data, Executor, Name, Request, Response, ServerError, Value};
+use async_graphql::{Data, Executor, Name, Request, Response, Value};
 
+use crate::error::coded_server_error;
 use crate::graphql::AppSchema;
 
 /// Most fields one operation may select (fragments counted where they are spread).
@@ -103,9 +104,7 @@ pub fn check(document: &ExecutableDocument) -> Result<(), String> {
 fn refuse_over_limits(request: &mut Request) -> Option<Response> {
     let document = request.parsed_query().ok()?;
     let message = check(document).err()?;
-    let mut error = ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", "QUERY_TOO_COMPLEX");
-    Some(Response::from_errors(vec![error]))
+    Some(Response::from_errors(vec![coded_server_error(message, "QUERY_TOO_COMPLEX")]))
 }
 
 /// Input fields whose text may span lines: a message to a person, an invoice line's text.
@@ -189,10 +188,9 @@ fn refuse_control_characters(request: &mut Request) -> Option<Response> {
         return None;
     }
     let field = path.join(".");
-    let mut error = ServerError::new(format!("`{field}` contains a control character (such as NUL); remove it"), None);
-    let extensions = error.extensions.get_or_insert_with(Default::default);
-    extensions.set("code", "INVALID_INPUT");
-    extensions.set("field", field);
+    let mut error =
+        coded_server_error(format!("`{field}` contains a control character (such as NUL); remove it"), "INVALID_INPUT");
+    error.extensions.get_or_insert_with(Default::default).set("field", field);
     Some(Response::from_errors(vec![error]))
 }
 
