@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use canopy::cli::{Cli, Command, ServeArgs};
 use canopy::config::{DatabaseArgs, Settings, load_secret};
@@ -18,16 +17,6 @@ use canopy::config::{DatabaseArgs, Settings, load_secret};
 /// c=32, and a lower peak (141 MB against 166 MB in bench/run.sh).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-fn init_logging(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
 
 async fn open(database: &DatabaseArgs) -> anyhow::Result<(sea_orm::DatabaseConnection, Settings)> {
     let db = canopy::db::connect_and_migrate(&database.database_url)
@@ -45,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => args.log_format.clone(),
         _ => cli.serve.log_format.clone(),
     };
-    init_logging(&log_format);
+    let _telemetry = canopy::telemetry::init(&log_format)?;
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,

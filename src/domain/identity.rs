@@ -225,7 +225,8 @@ pub async fn verify_credentials(
     // must not leave its attempt counted as a failure (nor skip counting a wrong one).
     let (db, params, client) = (db.clone(), settings.password_params, client.to_owned());
     let (login_name, password) = (login_name.to_owned(), password.to_owned());
-    tokio::spawn(async move { check_credentials(&db, params, &client, &login_name, &password).await }).await?
+    let check = async move { check_credentials(&db, params, &client, &login_name, &password).await };
+    tokio::spawn(tracing::Instrument::in_current_span(check)).await?
 }
 
 async fn check_credentials(

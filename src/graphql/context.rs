@@ -46,7 +46,11 @@ impl RequestContext {
         let batch = Reader { db: state.db.clone(), viewer: viewer.clone(), settings: state.settings.clone() };
         // One batch may hold a whole tree page: 100 accounts with 100 secondaries each.
         let most_keys = (MAX_PAGE_SIZE * (MAX_PAGE_SIZE + 1)) as usize;
-        let loader = DataLoader::with_cache(batch, tokio::spawn, HashMapCache::default())
+        // Batches run in tasks of their own; they carry the operation's span along, so
+        // their statements show up under it in traces.
+        let span = tracing::Span::current();
+        let spawn = move |batch| tokio::spawn(tracing::Instrument::instrument(batch, span.clone()));
+        let loader = DataLoader::with_cache(batch, spawn, HashMapCache::default())
             .delay(state.settings.loader_delay)
             .max_batch_size(most_keys);
         Self {

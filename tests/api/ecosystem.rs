@@ -282,3 +282,160 @@ mod trusted_documents {
         assert_eq!(answers[1]["payload"]["errors"][0]["extensions"]["code"], json!("FORBIDDEN"), "{answers:?}");
     }
 }
+
+/// OpenTelemetry: a small OTLP/HTTP receiver (JSON encoding) collects what a real
+/// `canopy serve` exports, and the spans of one request form one trace under the
+/// caller's `traceparent`: HTTP request → GraphQL operation → each SQL statement.
+mod opentelemetry {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::routing::post;
+    use serde_json::{Value, json};
+
+    use crate::helpers::TestApp;
+
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+    /// Every span the receiver got, flattened.
+    async fn start_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+        let spans: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let store = spans.clone();
+        let receiver = axum::Router::new().route(
+            "/v1/traces",
+            post(move |body: axum::body::Bytes| {
+                let store = store.clone();
+                async move {
+                    let export: Value = serde_json::from_slice(&body).expect("OTLP JSON");
+                    let mut store = store.lock().expect("lock");
+                    for resource in export["resourceSpans"].as_array().into_iter().flatten() {
+                        for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                            store.extend(scope["spans"].as_array().into_iter().flatten().cloned());
+                        }
+                    }
+                    axum::Json(json!({}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+        (format!("http://{address}"), spans)
+    }
+
+    fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
+        let attributes = span["attributes"].as_array()?;
+        attributes.iter().find(|a| a["key"] == key).map(|a| &a["value"])
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spans_for_the_request_the_operation_and_each_statement_continue_the_callers_trace() {
+        let (endpoint, spans) = start_receiver().await;
+        let app = TestApp::spawn().await;
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ];
+        let server = crate::processes::start_server_with_env(&app.database_url, &["--no-demo"], &env).await;
+        let answer: Value = post_with_traceparent(
+            server.port,
+            None,
+            &format!("00-{TRACE_ID}-{CALLER_SPAN}-01"),
+            r#"mutation SignIn { login(input: {loginName: "nobody", password: "not-a-password"}) { token userErrors { code } } }"#,
+        )
+        .await;
+        assert_eq!(answer["data"]["login"]["token"], Value::Null, "{answer}");
+
+        // The batch processor sends every 100 ms; give it a few seconds.
+        let mut trace = Vec::new();
+        for _ in 0..100 {
+            trace = spans.lock().expect("lock").iter().filter(|s| s["traceId"] == TRACE_ID).cloned().collect();
+            // The HTTP request's span ends last.
+            if trace.iter().any(|s| s["name"] == "POST /graphql") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let named = |prefix: &str| -> Vec<Value> {
+            trace.iter().filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with(prefix))).cloned().collect()
+        };
+        let http = named("POST /graphql");
+        assert_eq!(http.len(), 1, "one HTTP span in {trace:#?}");
+        assert_eq!(http[0]["parentSpanId"], CALLER_SPAN, "the HTTP span continues the caller's span");
+        assert_eq!(attribute(&http[0], "http.response.status_code").and_then(|v| v["intValue"].as_str()), Some("200"));
+        let operation = named("graphql SignIn");
+        assert_eq!(operation.len(), 1, "one operation span in {trace:#?}");
+        assert_eq!(operation[0]["parentSpanId"], http[0]["spanId"]);
+        let statements = named("sea_orm");
+        assert!(!statements.is_empty(), "SQL spans in {trace:#?}");
+        let mut selects = 0;
+        for statement in &statements {
+            assert_eq!(statement["parentSpanId"], operation[0]["spanId"], "{statement:#}");
+            let sql = attribute(statement, "db.statement").and_then(|v| v["stringValue"].as_str()).unwrap_or_default();
+            selects += usize::from(sql.starts_with("SELECT"));
+            assert!(!sql.contains("nobody") && !sql.contains("not-a-password"), "values stay out of spans: {sql}");
+        }
+        assert!(selects >= 1, "the login's lookup is among the statements: {statements:#?}");
+
+        // A signed-in read: its loaders' batches run in tasks of their own, and their
+        // statements still belong to the operation.
+        let (_, token) = app.enrolled_account("Traced", "traced").await;
+        let second_trace = "0af7651916cd43dd8448eb211c80319c";
+        let answer = post_with_traceparent(
+            server.port,
+            Some(&token),
+            &format!("00-{second_trace}-b7ad6b7169203331-01"),
+            "query Mine { viewer { accounts(first: 5) { edges { node { holderName product { name } parent { holderName } } } } } }",
+        )
+        .await;
+        assert_eq!(answer["data"]["viewer"]["accounts"]["edges"][0]["node"]["holderName"], "Traced", "{answer}");
+        let mut trace = Vec::new();
+        for _ in 0..100 {
+            trace = spans.lock().expect("lock").iter().filter(|s| s["traceId"] == second_trace).cloned().collect();
+            if trace.iter().any(|s| s["name"] == "POST /graphql") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let operation = trace.iter().find(|s| s["name"] == "graphql Mine").expect("the operation's span");
+        let statements: Vec<&Value> =
+            trace.iter().filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with("sea_orm"))).collect();
+        let mut products = 0;
+        for statement in &statements {
+            assert_eq!(statement["parentSpanId"], operation["spanId"], "{statement:#}");
+            let sql = attribute(statement, "db.statement").and_then(|v| v["stringValue"].as_str()).unwrap_or_default();
+            products += usize::from(sql.contains("FROM \"products\""));
+        }
+        assert_eq!(products, 1, "the products' batch is in the trace: {statements:#?}");
+
+        // Nothing the server does outside a request (outbox, metrics upkeep) starts a
+        // trace of SQL statements of its own.
+        let all = spans.lock().expect("lock").clone();
+        let orphans = all.iter().filter(|s| {
+            s["name"].as_str().is_some_and(|n| n.starts_with("sea_orm"))
+                && s["parentSpanId"].as_str().is_none_or(str::is_empty)
+        });
+        assert_eq!(orphans.count(), 0);
+        drop(server);
+    }
+
+    /// POSTs over a plain TCP connection with a `traceparent` header (the test crate has
+    /// no HTTP client; hyper's is what axum uses anyway).
+    async fn post_with_traceparent(port: u16, token: Option<&str>, traceparent: &str, query: &str) -> Value {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = json!({"query": query}).to_string();
+        let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let request = format!(
+            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{authorization}traceparent: {traceparent}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        let (_, body) = response.split_once("\r\n\r\n").expect("a body");
+        serde_json::from_str(body.trim()).expect("JSON body")
+    }
+}

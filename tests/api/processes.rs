@@ -35,10 +35,16 @@ pub async fn start_server(database_url: &str) -> ServerProcess {
 
 /// A `canopy serve` with more arguments (a profile, ...); returns once it listens.
 pub async fn start_server_with(database_url: &str, arguments: &[&str]) -> ServerProcess {
+    start_server_with_env(database_url, arguments, &[]).await
+}
+
+/// Like `start_server_with`, with more environment variables.
+pub async fn start_server_with_env(database_url: &str, arguments: &[&str], env: &[(&str, &str)]) -> ServerProcess {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_canopy"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(arguments)
+        .envs(env.iter().copied())
         .env("DATABASE_URL", database_url)
         .env("CANOPY_SECRET", "test-secret-test-secret-test-secret!")
         .env("RUST_LOG", "warn")
