@@ -83,6 +83,8 @@ pub struct HashingQueue {
     slots: Arc<Semaphore>,
     queued: std::sync::atomic::AtomicUsize,
     limit: usize,
+    /// Checks refused because the queue was full, since start (for the metrics).
+    refused: std::sync::atomic::AtomicU64,
 }
 
 /// Counts a check in the queue until it is dropped.
@@ -96,7 +98,12 @@ impl Drop for Queued<'_> {
 
 impl HashingQueue {
     pub fn new(running: usize, limit: usize) -> Self {
-        Self { slots: Arc::new(Semaphore::new(running.max(1))), queued: Default::default(), limit }
+        Self {
+            slots: Arc::new(Semaphore::new(running.max(1))),
+            queued: Default::default(),
+            limit,
+            refused: Default::default(),
+        }
     }
 
     /// Runs `work` on the blocking pool once a slot is free, or refuses when the queue is full.
@@ -104,12 +111,17 @@ impl HashingQueue {
         use std::sync::atomic::Ordering;
         if self.queued.fetch_add(1, Ordering::SeqCst) >= self.limit {
             self.queued.fetch_sub(1, Ordering::SeqCst);
-            crate::metrics::count_hashing_refused();
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(AppError::RateLimited { retry_after: std::time::Duration::from_secs(1) });
         }
         let _queued = Queued(&self.queued);
         let _slot = self.slots.clone().acquire_owned().await.map_err(AppError::internal)?;
         Ok(tokio::task::spawn_blocking(work).await?)
+    }
+
+    /// Checks refused because the queue was full, since the process started.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Checks waiting or running now.

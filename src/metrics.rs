@@ -77,11 +77,6 @@ pub fn count_lockout() {
     counter!("canopy_proof_lockouts_total").increment(1);
 }
 
-/// A password check refused because the hashing queue was full.
-pub fn count_hashing_refused() {
-    counter!("canopy_hashing_refused_total").increment(1);
-}
-
 pub fn count_request(had_errors: bool) {
     counter!("canopy_graphql_requests_total").increment(1);
     if had_errors {
@@ -132,22 +127,21 @@ pub fn observe_request(operation: &str, status: u16, elapsed: std::time::Duratio
 /// The Prometheus text of everything recorded in this process.
 pub fn render() -> String {
     gauge!("canopy_hashing_queue_length").set(crate::crypto::HASHING.len() as f64);
+    // The queue counts its refusals itself (crypto stays below metrics).
+    counter!("canopy_hashing_refused_total").absolute(crate::crypto::HASHING.refused());
     install().map(PrometheusHandle::render).unwrap_or_default()
 }
 
-/// Sets the gauges read from the database at scrape time: the pool and the outbox backlog.
-pub async fn observe_database(db: &sea_orm::DatabaseConnection) {
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+/// Sets the PostgreSQL pool's gauges (read at scrape time).
+pub fn observe_pool(db: &sea_orm::DatabaseConnection) {
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         let pool = db.get_postgres_connection_pool();
         gauge!("canopy_db_pool_connections").set(f64::from(pool.size()));
         gauge!("canopy_db_pool_idle_connections").set(pool.num_idle() as f64);
     }
-    let backlog = crate::entity::outbox::Entity::find()
-        .filter(crate::entity::outbox::Column::Status.eq(crate::entity::enums::OutboxStatus::Pending))
-        .count(db)
-        .await;
-    if let Ok(backlog) = backlog {
-        gauge!("canopy_outbox_backlog").set(backlog as f64);
-    }
+}
+
+/// Mails waiting in the outbox (counted by the read layer at scrape time).
+pub fn set_outbox_backlog(backlog: u64) {
+    gauge!("canopy_outbox_backlog").set(backlog as f64);
 }

@@ -13,7 +13,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::{CollectiveInvoice, Invoice};
-use crate::graphql::plain::{Plain, PlainConnection};
+use crate::graphql::prewritten::{Prewritten, PrewrittenConnection};
 use crate::graphql::product::Product;
 use crate::graphql::scalars::{Cents, Money};
 use crate::read::loaders::{
@@ -106,22 +106,22 @@ impl Account {
     }
 
     /// The family group this account is in, if any and if you may see it.
-    async fn group(&self, ctx: &Context<'_>) -> Result<Option<Plain<Group>>> {
+    async fn group(&self, ctx: &Context<'_>) -> Result<Option<Prewritten<Group>>> {
         let Some(group_id) = self.0.group_id else {
             return Ok(None);
         };
-        Ok(ctx.loader()?.load_one(GroupKey(group_id)).await?.map(|g| Plain(Group(g))))
+        Ok(ctx.loader()?.load_one(GroupKey(group_id)).await?.map(|g| Prewritten(Group(g))))
     }
 
     /// What is owed on open invoices, one entry per currency (empty without VIEW_INVOICES).
-    async fn open_balance(&self, ctx: &Context<'_>) -> Result<Vec<Plain<Money>>> {
+    async fn open_balance(&self, ctx: &Context<'_>) -> Result<Vec<Prewritten<Money>>> {
         if !ctx.viewer()?.rights_on(&self.0).has(Permission::ViewInvoices) {
             return Ok(Vec::new());
         }
         let balances = ctx.loader()?.load_one(OpenBalanceKey(self.0.id)).await?.unwrap_or_default();
         Ok(balances
             .into_iter()
-            .map(|(currency, cents)| Plain(Money { amount_cents: Cents(cents), currency }))
+            .map(|(currency, cents)| Prewritten(Money { amount_cents: Cents(cents), currency }))
             .collect())
     }
 
@@ -133,11 +133,11 @@ impl Account {
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
         #[graphql(desc = "Only invoices in this status.")] status: Option<InvoiceStatus>,
-    ) -> Result<PlainConnection<Invoice>> {
+    ) -> Result<PrewrittenConnection<Invoice>> {
         let first = page_size(first)?;
         let after_id = decode_cursor::<i64>(after.as_deref())?;
         if !ctx.viewer()?.rights_on(&self.0).has(Permission::ViewInvoices) {
-            return Ok(PlainConnection(connection_of_page(
+            return Ok(PrewrittenConnection(connection_of_page(
                 Vec::new(),
                 false,
                 false,
@@ -148,7 +148,7 @@ impl Account {
         let page = InvoicesPage { account_id: self.0.id, status, before_id: after_id.unwrap_or(i64::MAX), first };
         let page = ctx.loader()?.load_one(page).await?.unwrap_or_default();
         let rows = page.models();
-        Ok(PlainConnection(connection_of_page(rows, after_id.is_some(), page.has_more(), |i| i.id, Invoice)))
+        Ok(PrewrittenConnection(connection_of_page(rows, after_id.is_some(), page.has_more(), |i| i.id, Invoice)))
     }
 
     /// The collective invoices billed to this main account, newest first (empty without

@@ -12,7 +12,7 @@ use crate::domain::payments::PaymentProvider;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
 use crate::graphql::connection::MAX_PAGE_SIZE;
-use crate::read::loaders::{Reader, SharedViewer, read_viewer};
+use crate::read::loaders::{Reader, RequestViewer, read_viewer};
 
 /// Shared by all requests: attached to the schema when the server starts.
 #[derive(Clone)]
@@ -27,12 +27,12 @@ pub struct AppState {
 /// Who is asking, built by the HTTP handler for each request.
 #[derive(Clone)]
 pub struct RequestContext {
-    viewer: SharedViewer,
+    viewer: RequestViewer,
     pub session_id: Option<i64>,
     /// The client address, for lockouts and rate limits.
     pub client: String,
     pub loader: Arc<DataLoader<Reader, HashMapCache>>,
-    /// The response is written by `plain::write_response` (HTTP), so the fast path may
+    /// The response is written by `prewritten::write_response` (HTTP), so the fast path may
     /// hand it JSON text written ahead. Off for websockets, whose responses async-graphql
     /// serialises itself.
     pub prewritten_json: bool,
@@ -42,7 +42,7 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn new(state: &AppState, viewer: Option<Viewer>, session_id: Option<i64>, client: String) -> Self {
-        let viewer: SharedViewer = Arc::new(RwLock::new(viewer.map(Arc::new)));
+        let viewer: RequestViewer = Arc::new(RwLock::new(viewer.map(Arc::new)));
         let batch = Reader { db: state.db.clone(), viewer: viewer.clone(), settings: state.settings.clone() };
         // One batch may hold a whole tree page: 100 accounts with 100 secondaries each.
         let most_keys = (MAX_PAGE_SIZE * (MAX_PAGE_SIZE + 1)) as usize;

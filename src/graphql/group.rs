@@ -11,7 +11,7 @@ use crate::graphql::connection::{IdConnection, connection_from_rows, decode_curs
 use crate::graphql::context::{ContextExt, announce_access_changed};
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::payload::into_payload;
-use crate::graphql::plain::Stored;
+use crate::graphql::prewritten::RowValue;
 use crate::graphql::user::User;
 use crate::read::loaders::{AccountKey, GroupAccountsPage, GroupMembersPage};
 
@@ -20,22 +20,22 @@ use crate::read::loaders::{AccountKey, GroupAccountsPage, GroupMembersPage};
 pub struct Group(pub group::Model);
 
 /// The stored fields of a group, for the fast path (they must equal the resolvers below).
-impl crate::graphql::plain::PlainFields for Group {
-    fn plain_field(&self, name: &str) -> Option<Stored<'_>> {
+impl crate::graphql::prewritten::RowFields for Group {
+    fn row_field(&self, name: &str) -> Option<RowValue<'_>> {
         Group::stored_field(&self.0, name)
     }
 }
 
 impl Group {
     /// The value of a stored field of `group` (`None` for the others).
-    pub fn stored_field<'a>(group: &'a group::Model, name: &str) -> Option<Stored<'a>> {
+    pub fn stored_field<'a>(group: &'a group::Model, name: &str) -> Option<RowValue<'a>> {
         use async_graphql::ScalarType;
         use async_graphql::resolver_utils::enum_value;
         Some(match name {
-            "id" => Stored::Value(ids::encode(NodeType::Group, group.id).to_value()),
-            "name" => Stored::Str(&group.name),
-            "isDefault" => Stored::Value(async_graphql::Value::Boolean(group.is_default)),
-            "permissions" => Stored::Value(async_graphql::Value::List(
+            "id" => RowValue::Value(ids::encode(NodeType::Group, group.id).to_value()),
+            "name" => RowValue::Str(&group.name),
+            "isDefault" => RowValue::Value(async_graphql::Value::Boolean(group.is_default)),
+            "permissions" => RowValue::Value(async_graphql::Value::List(
                 group_permissions(group).into_iter().map(enum_value).collect(),
             )),
             _ => return None,

@@ -4,9 +4,9 @@ use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameTy
 use async_graphql::{Context, ID, InputObject, Object, OutputType, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::documents::Format;
 use crate::domain::billing::{self, IssueRequest, NewLine};
 use crate::domain::collective::{self, ConsolidateRequest};
-use crate::downloads::{Format, signed_path};
 use crate::entity::enums::{BillingMode, CollectiveInvoiceStatus, InvoiceStatus};
 use crate::entity::{collective_invoice, invoice};
 use crate::error::UserError;
@@ -14,8 +14,9 @@ use crate::graphql::account::Account;
 use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
+use crate::graphql::links::signed_path;
 use crate::graphql::payload::into_payload;
-use crate::graphql::plain::{PlainFields, Stored};
+use crate::graphql::prewritten::{RowFields, RowValue};
 use crate::graphql::scalars::{Cents, Date, Money};
 use crate::read::invoice_page::InvoiceFields;
 use crate::read::invoices::{self, OpenItems, OpenItemsFilter};
@@ -132,24 +133,24 @@ impl Invoice {
 pub struct CollectiveInvoice(pub collective_invoice::Model);
 
 /// The stored fields of an invoice, for the fast path (they must equal the resolvers above).
-impl PlainFields for Invoice {
-    fn plain_field(&self, name: &str) -> Option<Stored<'_>> {
+impl RowFields for Invoice {
+    fn row_field(&self, name: &str) -> Option<RowValue<'_>> {
         Invoice::stored_field(&InvoiceFields::from(&self.0), name)
     }
 }
 
 impl Invoice {
     /// The value of a stored field of `invoice` (`None` for the others).
-    pub fn stored_field<'a>(invoice: &InvoiceFields<'a>, name: &str) -> Option<Stored<'a>> {
+    pub fn stored_field<'a>(invoice: &InvoiceFields<'a>, name: &str) -> Option<RowValue<'a>> {
         use async_graphql::ScalarType;
         Some(match name {
-            "id" => Stored::Value(ids::encode(NodeType::Invoice, invoice.id).to_value()),
-            "number" => Stored::Str(invoice.number),
-            "status" => Stored::enum_of(invoice.status),
-            "currency" => Stored::Str(invoice.currency),
-            "totalCents" => Stored::Int(invoice.total_cents),
-            "issuedAt" => Stored::Value(invoice.issued_at.to_value()),
-            "dueAt" => Stored::Date(Date(invoice.due_at)),
+            "id" => RowValue::Value(ids::encode(NodeType::Invoice, invoice.id).to_value()),
+            "number" => RowValue::Str(invoice.number),
+            "status" => RowValue::enum_of(invoice.status),
+            "currency" => RowValue::Str(invoice.currency),
+            "totalCents" => RowValue::Int(invoice.total_cents),
+            "issuedAt" => RowValue::Value(invoice.issued_at.to_value()),
+            "dueAt" => RowValue::Date(Date(invoice.due_at)),
             _ => return None,
         })
     }

@@ -9,12 +9,12 @@ use crate::entity::enums::InvoiceStatus;
 use crate::error::AppResult;
 use crate::graphql::connection::page_size;
 use crate::read::loaders::Reader;
-use crate::read::tree::{self, Asked, PageShape, Relations};
+use crate::read::tree::{self, InvoicePageArgs, LevelSelection, Relations};
 
 /// The first-page shape of one connection field from its resolved arguments; `None` for
 /// a later page, an invalid size, or an argument this does not know (the general path
 /// answers those, errors included).
-pub fn page_shape(arguments: impl IntoIterator<Item = (Name, Value)>) -> Option<PageShape> {
+pub fn invoice_page_args(arguments: impl IntoIterator<Item = (Name, Value)>) -> Option<InvoicePageArgs> {
     let mut first = None;
     let mut status = None;
     for (name, value) in arguments {
@@ -30,10 +30,10 @@ pub fn page_shape(arguments: impl IntoIterator<Item = (Name, Value)>) -> Option<
 
 /// The one first-page shape of every selection in `fields`, or `None` when there are
 /// none, they differ, or one asks for a later page: those are left to the loader.
-fn first_page_shape(fields: Vec<SelectionField<'_>>) -> Option<PageShape> {
+fn first_invoice_page_args(fields: Vec<SelectionField<'_>>) -> Option<InvoicePageArgs> {
     let mut shape = None;
     for field in fields {
-        let this = page_shape(field.arguments().ok()?)?;
+        let this = invoice_page_args(field.arguments().ok()?)?;
         if shape.is_some_and(|s| s != this) {
             return None;
         }
@@ -44,10 +44,10 @@ fn first_page_shape(fields: Vec<SelectionField<'_>>) -> Option<PageShape> {
 
 /// What the query asks of the accounts at one level of the tree (and so what the
 /// prefetch loads for them).
-fn asked_of(node: Lookahead<'_>) -> Asked {
+fn asked_of(node: Lookahead<'_>) -> LevelSelection {
     let invoices = node.field("invoices");
-    let shape = first_page_shape(invoices.selection_fields());
-    Asked {
+    let shape = first_invoice_page_args(invoices.selection_fields());
+    LevelSelection {
         group: node.field("group").exists(),
         open_balance: node.field("openBalance").exists(),
         invoices_elsewhere: invoices.exists() && shape.is_none(),
@@ -61,7 +61,7 @@ pub fn secondaries_asked(ctx: &Context<'_>) -> Option<u64> {
     let ahead = ctx.look_ahead();
     let mut fields = ahead.field("edges").field("node").field("secondaries").selection_fields();
     fields.extend(ahead.field("nodes").field("secondaries").selection_fields());
-    match first_page_shape(fields)? {
+    match first_invoice_page_args(fields)? {
         (first, None) => Some(first),
         _ => None,
     }

@@ -1,6 +1,5 @@
 //! Custom scalars: `Cents` (64-bit minor units, sent as a JSON number) and `Money`.
 
-use crate::graphql::plain::Stored;
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value};
 
 /// An amount in minor units of a currency (cents). A 64-bit integer sent as a JSON
@@ -34,24 +33,6 @@ pub struct Money {
     pub amount_cents: Cents,
     /// The ISO 4217 currency code, e.g. `EUR`.
     pub currency: String,
-}
-
-/// The fast path's view of `Money` (both fields are stored values).
-impl crate::graphql::plain::PlainFields for Money {
-    fn plain_field(&self, name: &str) -> Option<Stored<'_>> {
-        Money::stored_field(self.amount_cents, &self.currency, name)
-    }
-}
-
-impl Money {
-    /// The value of a field of the amount `cents` in `currency`.
-    pub fn stored_field<'a>(cents: Cents, currency: &'a str, name: &str) -> Option<Stored<'a>> {
-        match name {
-            "amountCents" => Some(Stored::Int(cents.0)),
-            "currency" => Some(Stored::Str(currency)),
-            _ => None,
-        }
-    }
 }
 
 /// A calendar date without a time zone, `YYYY-MM-DD` (e.g. `2026-12-31`).

@@ -3,7 +3,7 @@
 //! `viewer.accounts` loads its page, the first secondaries of each account and their
 //! groups, open balances and invoice pages ahead (`prefetch`). When the query asks for
 //! nothing else, the whole connection's JSON is written here in one synchronous walk of
-//! the selection set (`plain`), instead of async-graphql resolving ~5,000 account fields
+//! the selection set (`prewritten`), instead of async-graphql resolving ~5,000 account fields
 //! as futures, collecting them into a `Value` tree and serialising that (in perf, that
 //! machinery was most of the server's CPU for the SPA's tree query).
 //!
@@ -12,7 +12,7 @@
 //! Every field written here answers exactly as its resolver in `account.rs` would
 //! (`the_prefetched_tree_answers_like_the_general_resolvers_for_every_right` compares
 //! them, and `tree_walk.rs` over generated selections). Any field this does not know, any fragment or directive, a page shape that was
-//! not loaded ahead, a response not written by `plain::write_response`: the walk gives up,
+//! not loaded ahead, a response not written by `prewritten::write_response`: the walk gives up,
 //! the prefetched rows are fed to the request's loader, and the general resolvers run
 //! from that cache.
 
@@ -32,13 +32,13 @@ use crate::graphql::connection::IdConnection;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
-use crate::graphql::plain::{Json, Stored, connection, leaf, object, prewritten_json};
 use crate::graphql::prefetch;
-use crate::graphql::scalars::{Cents, Money};
+use crate::graphql::prewritten::{Json, RowValue, connection, leaf, money_field, object, prewritten_json};
+use crate::graphql::scalars::Cents;
 use crate::metrics;
 use crate::read::invoice_page::InvoiceRow;
 use crate::read::loaders::{GroupKey, InvoicesPage, OpenBalanceKey, Reader, SecondaryCountKey};
-use crate::read::tree::{PageShape, Relations, SecondaryPages};
+use crate::read::tree::{InvoicePageArgs, Relations, SecondaryPages};
 
 /// What was loaded ahead for one page of accounts.
 pub struct Prefetched {
@@ -77,7 +77,7 @@ impl AccountTree {
             return None;
         }
         let guard = self.prefetched.lock().ok()?;
-        let walk = Walk { ctx, data: guard.as_ref()?, shapes: RefCell::default() };
+        let walk = TreeWriter { ctx, data: guard.as_ref()?, shapes: RefCell::default() };
         let shown = self.page.edges.len() + walk.data.secondaries.as_ref().map_or(0, |s| s.shown().count());
         // About 0.8 KB per account in the SPA's tree query; at most 512 KiB up front, so
         // a wide page with a narrow selection does not reserve megabytes it never writes.
@@ -125,15 +125,15 @@ impl OutputType for AccountTree {
 
 /// One walk of the selection set over the prefetched rows; every method answers `None`
 /// when the general resolvers are needed.
-struct Walk<'a> {
+struct TreeWriter<'a> {
     ctx: &'a ContextSelectionSet<'a>,
     data: &'a Prefetched,
-    /// `page_shape` by field address: each connection field is read once, not once per
+    /// `invoice_page_args` by field address: each connection field is read once, not once per
     /// account.
-    shapes: RefCell<Vec<(usize, Option<PageShape>)>>,
+    shapes: RefCell<Vec<(usize, Option<InvoicePageArgs>)>>,
 }
 
-impl Walk<'_> {
+impl TreeWriter<'_> {
     /// Writes an account at `level` (0: the page, 1: its secondaries).
     fn account(&self, set: &SelectionSet, account: &account::Model, level: usize, out: &mut Json) -> Option<()> {
         let asked = self.data.relations.levels.get(level)?;
@@ -147,20 +147,20 @@ impl Walk<'_> {
                 "id" => out.string(&ids::encode(NodeType::Account, account.id)),
                 "customerNumber" => out.string(&account.customer_number),
                 "holderName" => out.string(&account.holder_name),
-                "friendlyName" => out.stored(&Stored::optional(account.friendly_name.as_deref())),
-                "status" => out.stored(&Stored::enum_of(account.status)),
-                "billingMode" => out.stored(&Stored::enum_of(account.billing_mode)),
-                "createdAt" => out.stored(&Stored::Value(account.created_at.to_value())),
-                "role" => out.stored(&Stored::enum_of(self.role(account)?)),
+                "friendlyName" => out.stored(&RowValue::optional(account.friendly_name.as_deref())),
+                "status" => out.stored(&RowValue::enum_of(account.status)),
+                "billingMode" => out.stored(&RowValue::enum_of(account.billing_mode)),
+                "createdAt" => out.stored(&RowValue::Value(account.created_at.to_value())),
+                "role" => out.stored(&RowValue::enum_of(self.role(account)?)),
                 "group" if asked.group => {
                     let group = account.group_id.and_then(|id| self.data.relations.groups.get(&GroupKey(id)));
                     match group {
-                        None => out.stored(&Stored::Value(Value::Null)),
+                        None => out.stored(&RowValue::Value(Value::Null)),
                         Some(group) => leaf(selected, "Group", out, |name| Group::stored_field(group, name)),
                     }
                 }
                 "openBalance" if asked.open_balance => self.open_balance(selected, account, out),
-                "invoices" if asked.invoices.is_some() && self.page_shape(field) == asked.invoices => {
+                "invoices" if asked.invoices.is_some() && self.invoice_page_args(field) == asked.invoices => {
                     let (first, status) = asked.invoices?;
                     let key = InvoicesPage { account_id: account.id, status, before_id: i64::MAX, first };
                     self.invoices(selected, key, out)
@@ -185,7 +185,7 @@ impl Walk<'_> {
         let balances =
             self.data.relations.balances.get(&OpenBalanceKey(account.id)).map(Vec::as_slice).unwrap_or_default();
         out.list(balances, |(currency, cents), out| {
-            leaf(set, "Money", out, |name| Money::stored_field(Cents(*cents), currency, name))
+            leaf(set, "Money", out, |name| money_field(Cents(*cents), currency, name))
         })
     }
 
@@ -204,7 +204,7 @@ impl Walk<'_> {
     /// As `Account.secondaries`, when the field asks for the first page loaded ahead.
     fn secondaries(&self, field: &Field, account: &account::Model, out: &mut Json) -> Option<()> {
         let pages = self.data.secondaries.as_ref()?;
-        if self.page_shape(field)? != (pages.first, None) {
+        if self.invoice_page_args(field)? != (pages.first, None) {
             return None;
         }
         let rows = pages.by_parent.get(&account.id).map(Vec::as_slice).unwrap_or_default();
@@ -218,7 +218,7 @@ impl Walk<'_> {
 
     /// The page shape of a connection field's arguments, variables resolved as the
     /// general path resolves them.
-    fn page_shape(&self, field: &Field) -> Option<PageShape> {
+    fn invoice_page_args(&self, field: &Field) -> Option<InvoicePageArgs> {
         let address = field as *const Field as usize;
         if let Some((_, shape)) = self.shapes.borrow().iter().find(|(a, _)| *a == address) {
             return *shape;
@@ -227,7 +227,7 @@ impl Walk<'_> {
             let value = value.node.clone().into_const_with(|variable| self.variable(&variable).ok_or(())).ok()?;
             Some((name.node.clone(), value))
         });
-        let shape = arguments.collect::<Option<Vec<(Name, Value)>>>().and_then(prefetch::page_shape);
+        let shape = arguments.collect::<Option<Vec<(Name, Value)>>>().and_then(prefetch::invoice_page_args);
         self.shapes.borrow_mut().push((address, shape));
         shape
     }

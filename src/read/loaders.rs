@@ -23,9 +23,9 @@ use crate::read::rows;
 /// The viewer of a request, shared with its reader. It changes once at most: when a
 /// `login`/`enroll` in the request signs someone in, the rest of the response (the
 /// payload's `user { ... }`) is resolved as them.
-pub type SharedViewer = Arc<std::sync::RwLock<Option<Arc<Viewer>>>>;
+pub type RequestViewer = Arc<std::sync::RwLock<Option<Arc<Viewer>>>>;
 
-pub fn read_viewer(shared: &SharedViewer) -> Option<Arc<Viewer>> {
+pub fn read_viewer(shared: &RequestViewer) -> Option<Arc<Viewer>> {
     shared.read().ok().and_then(|v| v.clone())
 }
 
@@ -33,7 +33,7 @@ pub fn read_viewer(shared: &SharedViewer) -> Option<Arc<Viewer>> {
 /// whose rights filter every batch.
 pub struct Reader {
     pub db: DatabaseConnection,
-    pub viewer: SharedViewer,
+    pub viewer: RequestViewer,
     pub settings: Arc<Settings>,
 }
 

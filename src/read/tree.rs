@@ -29,17 +29,17 @@ const ROW: &str = "canopy_row";
 const SECONDARIES: &str = "canopy_secondaries";
 
 /// A first page: `first`, and `status` where the field has it.
-pub type PageShape = (u64, Option<InvoiceStatus>);
+pub type InvoicePageArgs = (u64, Option<InvoiceStatus>);
 
 /// What the query asks of the accounts at one level of the tree (and so what the
 /// prefetch loads for them).
 #[derive(Default, Clone, Copy)]
-pub struct Asked {
+pub struct LevelSelection {
     pub group: bool,
     pub open_balance: bool,
     /// The invoice page every account at this level asks for (`None`: not asked, or not
     /// one plain first page).
-    pub invoices: Option<PageShape>,
+    pub invoices: Option<InvoicePageArgs>,
     /// Set when invoices are asked for in a shape the prefetch leaves to the loader.
     pub invoices_elsewhere: bool,
 }
@@ -48,7 +48,7 @@ pub struct Asked {
 #[derive(Default)]
 pub struct Relations {
     /// What was loaded for the page's accounts (`[0]`) and for their secondaries (`[1]`).
-    pub levels: [Asked; 2],
+    pub levels: [LevelSelection; 2],
     pub groups: HashMap<GroupKey, group::Model>,
     pub balances: HashMap<OpenBalanceKey, Vec<(String, i64)>>,
     pub invoices: HashMap<InvoicesPage, InvoicePage>,
@@ -70,7 +70,7 @@ impl Relations {
 pub async fn relations<'a>(
     batch: &Reader,
     viewer: &Viewer,
-    levels: [Asked; 2],
+    levels: [LevelSelection; 2],
     level_one: impl Iterator<Item = &'a account::Model>,
     level_two: impl Iterator<Item = &'a account::Model>,
 ) -> AppResult<Relations> {

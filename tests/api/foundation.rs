@@ -327,7 +327,7 @@ async fn the_tree_query_answers_the_same_outside_http() {
     assert_eq!(direct, over_http);
 }
 
-/// The fast path for plain selections (`graphql::plain`) answers exactly what the general
+/// The fast path for plain selections (`graphql::prewritten`) answers exactly what the general
 /// resolvers answer: the same document with a directive in every plain object (which
 /// sends it down the general path) gives the same data.
 #[tokio::test]

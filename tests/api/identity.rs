@@ -211,7 +211,7 @@ async fn secrets_are_stored_only_as_hashes() {
 #[tokio::test]
 async fn customers_cannot_call_staff_mutations() {
     let app = TestApp::spawn().await;
-    let (account, token) = app.enrolled_account("Plain Holder", "leo").await;
+    let (account, token) = app.enrolled_account("Prewritten Holder", "leo").await;
     let create = app
         .gql(Some(&token), "mutation { adminCreateAccount(input: {holderName: \"X\", product: \"MOBILE\", email: \"x@example.com\"}) { account { id } } }", json!({}))
         .await;

@@ -127,7 +127,7 @@ fn the_tree_walk_answers_like_the_general_resolvers_over_generated_selections() 
         let (main, owner) = app.enrolled_account("Walk Main", "walk-owner").await;
         let mut secondaries = Vec::new();
         for n in 0..3 {
-            let account = app.create_account(&format!("Walk Branch {n}")).await;
+            let account = app.create_account(&format!("TreeWriter Branch {n}")).await;
             let id = link(&app, &owner, &main, &account).await["account"]["id"].as_str().unwrap().to_owned();
             issue_invoices(&app, &account.customer_number, n + 1).await;
             secondaries.push(id);

@@ -33,17 +33,19 @@ const PAGE_CSS: &str = "body { margin: 0; } #graphiql { height: 100vh; }";
 
 fn asset(name: &str) -> Option<(&'static [u8], &'static str)> {
     Some(match name {
-        "graphiql.min.js" => (include_bytes!("../assets/graphiql/graphiql.min.js"), "text/javascript"),
-        "graphiql.min.css" => (include_bytes!("../assets/graphiql/graphiql.min.css"), "text/css"),
-        "react.production.min.js" => (include_bytes!("../assets/graphiql/react.production.min.js"), "text/javascript"),
-        "react-dom.production.min.js" => {
-            (include_bytes!("../assets/graphiql/react-dom.production.min.js"), "text/javascript")
+        "graphiql.min.js" => (include_bytes!("../../assets/graphiql/graphiql.min.js"), "text/javascript"),
+        "graphiql.min.css" => (include_bytes!("../../assets/graphiql/graphiql.min.css"), "text/css"),
+        "react.production.min.js" => {
+            (include_bytes!("../../assets/graphiql/react.production.min.js"), "text/javascript")
         }
-        "canopy-graphiql.js" => (include_bytes!("../assets/graphiql/canopy-graphiql.js"), "text/javascript"),
+        "react-dom.production.min.js" => {
+            (include_bytes!("../../assets/graphiql/react-dom.production.min.js"), "text/javascript")
+        }
+        "canopy-graphiql.js" => (include_bytes!("../../assets/graphiql/canopy-graphiql.js"), "text/javascript"),
         "canopy-graphiql.css" => (PAGE_CSS.as_bytes(), "text/css"),
-        "LICENSE-graphiql" => (include_bytes!("../assets/graphiql/LICENSE-graphiql"), "text/plain"),
-        "LICENSE-react" => (include_bytes!("../assets/graphiql/LICENSE-react"), "text/plain"),
-        "LICENSE-react-dom" => (include_bytes!("../assets/graphiql/LICENSE-react-dom"), "text/plain"),
+        "LICENSE-graphiql" => (include_bytes!("../../assets/graphiql/LICENSE-graphiql"), "text/plain"),
+        "LICENSE-react" => (include_bytes!("../../assets/graphiql/LICENSE-react"), "text/plain"),
+        "LICENSE-react-dom" => (include_bytes!("../../assets/graphiql/LICENSE-react-dom"), "text/plain"),
         _ => return None,
     })
 }

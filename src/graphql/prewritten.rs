@@ -27,10 +27,10 @@ use axum::body::Bytes;
 
 use crate::graphql::connection::IdConnection;
 use crate::graphql::context::RequestContext;
-use crate::graphql::scalars::Date;
+use crate::graphql::scalars::{Cents, Date, Money};
 
 /// The value of a plain field, borrowed from its row where it can be.
-pub enum Stored<'a> {
+pub enum RowValue<'a> {
     Str(&'a str),
     Int(i64),
     /// An enum value's GraphQL name.
@@ -40,25 +40,25 @@ pub enum Stored<'a> {
     Value(Value),
 }
 
-impl Stored<'_> {
+impl RowValue<'_> {
     /// The enum value's GraphQL name (as `resolver_utils::enum_value` gives it).
-    pub fn enum_of<E: EnumType>(value: E) -> Stored<'static> {
+    pub fn enum_of<E: EnumType>(value: E) -> RowValue<'static> {
         match E::items().iter().find(|item| item.value == value) {
-            Some(item) => Stored::Enum(item.name),
-            None => Stored::Value(Value::Null),
+            Some(item) => RowValue::Enum(item.name),
+            None => RowValue::Value(Value::Null),
         }
     }
 
-    pub fn optional(text: Option<&str>) -> Stored<'_> {
-        text.map(Stored::Str).unwrap_or(Stored::Value(Value::Null))
+    pub fn optional(text: Option<&str>) -> RowValue<'_> {
+        text.map(RowValue::Str).unwrap_or(RowValue::Value(Value::Null))
     }
 }
 
 /// An object some of whose fields are stored values.
-pub trait PlainFields: OutputType {
+pub trait RowFields: OutputType {
     /// The value of field `name` when it needs nothing but `self`; `None` when the field
     /// needs the general resolver (arguments, loaders, rights).
-    fn plain_field(&self, name: &str) -> Option<Stored<'_>>;
+    fn row_field(&self, name: &str) -> Option<RowValue<'_>>;
 }
 
 /// JSON text being written. Every writer answers `None` when the selection is not plain
@@ -103,21 +103,21 @@ impl Json {
         serde_json::to_writer(&mut self.text, text).ok()
     }
 
-    pub fn stored(&mut self, value: &Stored<'_>) -> Option<()> {
+    pub fn stored(&mut self, value: &RowValue<'_>) -> Option<()> {
         match value {
-            Stored::Str(text) => self.string(text),
-            Stored::Int(number) => serde_json::to_writer(&mut self.text, number).ok(),
-            Stored::Enum(name) => {
+            RowValue::Str(text) => self.string(text),
+            RowValue::Int(number) => serde_json::to_writer(&mut self.text, number).ok(),
+            RowValue::Enum(name) => {
                 self.name(name);
                 Some(())
             }
-            Stored::Date(date) => {
+            RowValue::Date(date) => {
                 self.text.push(b'"');
                 date.write_to(&mut self.text);
                 self.text.push(b'"');
                 Some(())
             }
-            Stored::Value(value) => write_value(value, &mut self.text).ok(),
+            RowValue::Value(value) => write_value(value, &mut self.text).ok(),
         }
     }
 
@@ -194,7 +194,7 @@ pub fn leaf<'a>(
     set: &SelectionSet,
     type_name: &str,
     out: &mut Json,
-    value_of: impl Fn(&str) -> Option<Stored<'a>>,
+    value_of: impl Fn(&str) -> Option<RowValue<'a>>,
 ) -> Option<()> {
     object(set, out, |field, out| {
         if !field.arguments.is_empty() || !field.selection_set.node.items.is_empty() {
@@ -207,8 +207,8 @@ pub fn leaf<'a>(
     })
 }
 
-fn cursor(id: Option<i64>) -> Stored<'static> {
-    Stored::Value(id.map(|id| Value::String(OpaqueCursor(id).encode_cursor())).unwrap_or(Value::Null))
+fn cursor(id: Option<i64>) -> RowValue<'static> {
+    RowValue::Value(id.map(|id| Value::String(OpaqueCursor(id).encode_cursor())).unwrap_or(Value::Null))
 }
 
 /// Writes a page of `items` as the connection of `node_type` (`XConnection` of `XEdge`),
@@ -246,8 +246,8 @@ pub fn connection<I>(
             }),
             "nodes" => out.list(items, |item, out| node(selected, item, out)),
             "pageInfo" => leaf(selected, "PageInfo", out, |name| match name {
-                "hasPreviousPage" => Some(Stored::Value(Value::Boolean(has_previous_page))),
-                "hasNextPage" => Some(Stored::Value(Value::Boolean(has_next_page))),
+                "hasPreviousPage" => Some(RowValue::Value(Value::Boolean(has_previous_page))),
+                "hasNextPage" => Some(RowValue::Value(Value::Boolean(has_next_page))),
                 "startCursor" => Some(cursor(items.first().map(&id))),
                 "endCursor" => Some(cursor(items.last().map(&id))),
                 _ => None,
@@ -317,9 +317,9 @@ pub fn write_response(response: &async_graphql::Response) -> serde_json::Result<
 }
 
 /// `T`, written by the fast path when its selection is plain.
-pub struct Plain<T>(pub T);
+pub struct Prewritten<T>(pub T);
 
-impl<T: PlainFields> OutputType for Plain<T> {
+impl<T: RowFields> OutputType for Prewritten<T> {
     fn type_name() -> Cow<'static, str> {
         T::type_name()
     }
@@ -340,7 +340,7 @@ impl<T: PlainFields> OutputType for Plain<T> {
         if prewritten_json(ctx) {
             let mut out = Json::default();
             let type_name = self.0.introspection_type_name();
-            if leaf(&ctx.item.node, &type_name, &mut out, |name| self.0.plain_field(name)).is_some() {
+            if leaf(&ctx.item.node, &type_name, &mut out, |name| self.0.row_field(name)).is_some() {
                 return Ok(out.into_value());
             }
         }
@@ -349,9 +349,9 @@ impl<T: PlainFields> OutputType for Plain<T> {
 }
 
 /// A connection of `T`, written by the fast path when its selection is plain.
-pub struct PlainConnection<T: OutputType>(pub IdConnection<T>);
+pub struct PrewrittenConnection<T: OutputType>(pub IdConnection<T>);
 
-impl<T: PlainFields> OutputType for PlainConnection<T> {
+impl<T: RowFields> OutputType for PrewrittenConnection<T> {
     fn type_name() -> Cow<'static, str> {
         IdConnection::<T>::type_name()
     }
@@ -375,7 +375,7 @@ impl<T: PlainFields> OutputType for PlainConnection<T> {
                 page.has_previous_page,
                 page.has_next_page,
                 |edge| edge.cursor.0,
-                |set, edge, out| leaf(set, &edge.node.introspection_type_name(), out, |n| edge.node.plain_field(n)),
+                |set, edge, out| leaf(set, &edge.node.introspection_type_name(), out, |n| edge.node.row_field(n)),
                 &mut out,
             );
             if written.is_some() {
@@ -383,6 +383,22 @@ impl<T: PlainFields> OutputType for PlainConnection<T> {
             }
         }
         self.0.resolve(ctx, field).await
+    }
+}
+
+/// The fast path's view of `Money` (both fields are stored values).
+impl RowFields for Money {
+    fn row_field(&self, name: &str) -> Option<RowValue<'_>> {
+        money_field(self.amount_cents, &self.currency, name)
+    }
+}
+
+/// The value of a field of `Money` for the amount `cents` in `currency`.
+pub fn money_field<'a>(cents: Cents, currency: &'a str, name: &str) -> Option<RowValue<'a>> {
+    match name {
+        "amountCents" => Some(RowValue::Int(cents.0)),
+        "currency" => Some(RowValue::Str(currency)),
+        _ => None,
     }
 }
 

@@ -14,45 +14,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::config::Secret;
+use super::HttpState;
+use super::auth::{bearer_token, viewer_for_token};
 use crate::crypto;
-pub use crate::documents::Format;
+use crate::documents::Format;
 use crate::error::AppError;
 use crate::graphql::ids::{self, NodeType};
-use crate::http::{HttpState, bearer_token, viewer_for_token};
+use crate::graphql::links::{LINK_SECONDS, collection, signed_material};
 use crate::read::documents::{self, DocumentReader};
-
-/// How long a signed download link works.
-pub const LINK_SECONDS: i64 = 10 * 60;
-
-fn collection(node_type: NodeType) -> &'static str {
-    match node_type {
-        NodeType::CollectiveInvoice => "collective-invoices",
-        _ => "invoices",
-    }
-}
-
-/// A signed link to a document, valid for ten minutes from `now`. `shows_token`: the PDF
-/// prints the account's enrollment token (only for a viewer who may manage the account);
-/// it is part of what is signed, so a link cannot be edited to show it.
-pub fn signed_path(
-    secret: &Secret,
-    node_type: NodeType,
-    id: i64,
-    format: Format,
-    now: i64,
-    shows_token: bool,
-) -> String {
-    let path = format!("/{}/{}.{}", collection(node_type), ids::encode(node_type, id).0, format.extension());
-    let expires = now + LINK_SECONDS;
-    let signature = crypto::download_signature(secret, &signed_material(&path, shows_token), expires);
-    let token = if shows_token { "&token=shown" } else { "" };
-    format!("{path}?expires={expires}{token}&signature={signature}")
-}
-
-fn signed_material(path: &str, shows_token: bool) -> String {
-    if shows_token { format!("{path}#enrollment-token") } else { path.to_owned() }
-}
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
