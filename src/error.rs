@@ -77,6 +77,43 @@ impl UserError {
     }
 }
 
+/// Every `extensions.code` a client can see, in one table. Refusals inside a mutation's
+/// payload use `UserErrorCode` instead; these are for `errors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// No valid session: sign in (again).
+    Unauthenticated,
+    /// Signed in, but not allowed.
+    Forbidden,
+    /// Too many requests, password checks or proofs: retry after `retryAfter` seconds.
+    RateLimited,
+    /// A document that does not parse or validate, or a field refusal with no payload.
+    GraphqlValidationFailed,
+    /// Over a limit on depth, complexity, fields, aliases or fragment nesting.
+    QueryTooComplex,
+    /// A text input with a control character (`extensions.field` names it).
+    InvalidInput,
+    /// A trusted-document id or persisted-query hash the server does not know.
+    PersistedQueryNotFound,
+    /// A fault on the server; the message carries a request id for the logs.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            ErrorCode::InvalidInput => "INVALID_INPUT",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
 /// Deliberately not `Display`: async-graphql would turn any `Display` error into a
 /// client message by itself, skipping the masking and codes below.
 #[derive(Debug, Clone)]
@@ -122,14 +159,14 @@ impl AppError {
     }
 
     /// The stable `extensions.code`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             // A refusal only reaches `errors` where a field has no payload to carry it.
-            AppError::User(_) | AppError::InvalidInput(_) => "GRAPHQL_VALIDATION_FAILED",
-            AppError::Unauthenticated => "UNAUTHENTICATED",
-            AppError::Forbidden => "FORBIDDEN",
-            AppError::RateLimited { .. } | AppError::OneCredentialCheck => "RATE_LIMITED",
-            AppError::Internal(_) => "INTERNAL",
+            AppError::User(_) | AppError::InvalidInput(_) => ErrorCode::GraphqlValidationFailed,
+            AppError::Unauthenticated => ErrorCode::Unauthenticated,
+            AppError::Forbidden => ErrorCode::Forbidden,
+            AppError::RateLimited { .. } | AppError::OneCredentialCheck => ErrorCode::RateLimited,
+            AppError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -163,12 +200,12 @@ impl ErrorExtensions for AppError {
                 format!("internal error (request id {request_id})")
             }
             AppError::Forbidden | AppError::Unauthenticated => {
-                tracing::info!(request_id = %crate::telemetry::current_request_id(), code = self.code(), "request refused");
+                tracing::info!(request_id = %crate::telemetry::current_request_id(), code = self.code().as_str(), "request refused");
                 self.public_message()
             }
             other => other.public_message(),
         };
-        let code = self.code();
+        let code = self.code().as_str();
         let retry_after = match self {
             AppError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
             _ => None,
@@ -190,8 +227,20 @@ impl From<AppError> for async_graphql::Error {
 
 /// A request-level error (one that is not any field's) with its stable `extensions.code`:
 /// limits, refused documents, malformed requests.
-pub fn coded_server_error(message: impl Into<String>, code: &str) -> async_graphql::ServerError {
+pub fn coded_server_error(message: impl Into<String>, code: ErrorCode) -> async_graphql::ServerError {
     let mut error = async_graphql::ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", code);
+    error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
     error
+}
+
+/// Gives every error of a response that has no code the one left: those come from
+/// async-graphql's parser and validation rules (unknown field, wrong argument type...).
+/// Limits never reach it uncoded: `graphql::limits` checks them first and codes them.
+pub fn code_engine_errors(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", ErrorCode::GraphqlValidationFailed.as_str());
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! Limits on what one operation may ask for, on top of async-graphql's depth and
-//! complexity checks: the number of selected fields (including `__typename`, which the
+//! Limits on what one operation may ask for, checked before async-graphql sees it: depth
+//! and complexity (counted as async-graphql counts them, so that every limit answers
+//! `QUERY_TOO_COMPLEX`), the number of selected fields (including `__typename`, which the
 //! built-in complexity check does not count) and of aliases, counted through fragments.
 //!
 //! Text inputs are checked here too, before anything runs: no NUL or other control
@@ -13,14 +14,16 @@
 //! it) rather than being a schema extension: any extension puts async-graphql on a slower
 //! path for every resolved field, and the tree query resolves about 15,000 of them.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Data, Executor, Name, Request, Response, Value};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::{Data, Executor, Name, Request, Response, Value, Variables};
 
-use crate::error::coded_server_error;
-use crate::graphql::AppSchema;
+use crate::error::{ErrorCode, coded_server_error};
+use crate::graphql::connection::page_cost;
+use crate::graphql::{AppSchema, INTROSPECTION_DEPTH, MAX_COMPLEXITY, MAX_DEPTH};
 
 /// Most fields one operation may select (fragments counted where they are spread).
 pub const MAX_FIELDS: usize = 1_000;
@@ -38,6 +41,8 @@ struct Tally {
     fields: usize,
     aliases: usize,
     too_nested: bool,
+    /// The deepest field, counted as async-graphql counts depth (fragments inlined).
+    depth: usize,
 }
 
 impl Tally {
@@ -46,44 +51,102 @@ impl Tally {
     }
 }
 
-fn count(document: &ExecutableDocument, set: &SelectionSet, nesting: usize, depth: usize, tally: &mut Tally) {
-    if depth > MAX_NESTING {
-        tally.too_nested = true;
-        return;
+/// What one operation may reach: its depth, and which fields are charged per page.
+#[derive(Clone)]
+struct Reach {
+    depth: usize,
+    /// Fields that take a page size (`first`), as the schema declares them.
+    paged: Arc<HashSet<String>>,
+}
+
+/// The cost of one field as async-graphql's complexity check charges it: a connection
+/// its page size times what it selects (`connection::page_cost`), `nodes` the number of
+/// ids times what it selects, any other field 1 plus what it selects.
+fn field_cost(field: &Field, variables: &Variables, paged: &HashSet<String>, selected: usize) -> usize {
+    let argument = |name: &str| {
+        let value = &field.get_argument(name)?.node;
+        value.clone().into_const_with(|variable| variables.get(&variable).cloned().ok_or(())).ok()
+    };
+    let name = field.name.node.as_str();
+    if name == "nodes"
+        && let Some(Value::List(ids)) = argument("ids")
+    {
+        return 1 + ids.len() * selected;
     }
+    if paged.contains(name) {
+        let first = match argument("first") {
+            Some(Value::Number(n)) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+            _ => None,
+        };
+        return page_cost(first, selected);
+    }
+    1 + selected
+}
+
+/// Walks a selection set; returns its complexity.
+fn count(
+    document: &ExecutableDocument,
+    variables: &Variables,
+    reach: &Reach,
+    set: &SelectionSet,
+    (nesting, level, depth): (usize, usize, usize),
+    tally: &mut Tally,
+) -> usize {
+    if level > MAX_NESTING {
+        tally.too_nested = true;
+        return 0;
+    }
+    let mut complexity = 0usize;
     for selection in &set.items {
         if tally.over() {
-            return;
+            return complexity;
         }
-        match &selection.node {
+        let inner = match &selection.node {
             Selection::Field(field) => {
                 tally.fields += 1;
+                tally.depth = tally.depth.max(depth + 1);
                 if field.node.alias.is_some() {
                     tally.aliases += 1;
                 }
-                count(document, &field.node.selection_set.node, nesting, depth + 1, tally);
+                let at = (nesting, level + 1, depth + 1);
+                let selected = count(document, variables, reach, &field.node.selection_set.node, at, tally);
+                field_cost(&field.node, variables, &reach.paged, selected)
             }
             Selection::InlineFragment(fragment) => {
-                count(document, &fragment.node.selection_set.node, nesting, depth + 1, tally)
+                let at = (nesting, level + 1, depth);
+                count(document, variables, reach, &fragment.node.selection_set.node, at, tally)
             }
             Selection::FragmentSpread(spread) => {
                 if nesting >= MAX_FRAGMENT_NESTING {
                     tally.too_nested = true;
-                    return;
+                    return complexity;
                 }
-                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    count(document, &fragment.node.selection_set.node, nesting + 1, depth + 1, tally);
+                match document.fragments.get(&spread.node.fragment_name.node) {
+                    Some(fragment) => {
+                        let at = (nesting + 1, level + 1, depth);
+                        count(document, variables, reach, &fragment.node.selection_set.node, at, tally)
+                    }
+                    None => 0,
                 }
             }
-        }
+        };
+        complexity = complexity.saturating_add(inner);
     }
+    complexity
 }
 
-/// Checks every operation of a parsed document against the limits.
-pub fn check(document: &ExecutableDocument) -> Result<(), String> {
+/// Checks a parsed document against the limits. Depth and complexity are counted over
+/// the whole document, exactly as async-graphql counts them: its own checks stay on the
+/// schema with the same limits, but this one runs first, so every limit answers with a
+/// code of its own (async-graphql's say nothing but their text).
+fn check(document: &ExecutableDocument, variables: &Variables, reach: &Reach) -> Result<(), String> {
+    let mut complexity = 0usize;
+    let mut depth = 0;
     for (_, operation) in document.operations.iter() {
         let mut tally = Tally::default();
-        count(document, &operation.node.selection_set.node, 0, 0, &mut tally);
+        let selected = count(document, variables, reach, &operation.node.selection_set.node, (0, 0, 0), &mut tally);
+        complexity = complexity.saturating_add(selected);
+        depth = depth.max(tally.depth);
         if tally.too_nested {
             return Err(format!(
                 "Query is too complex: fragments nest deeper than {MAX_FRAGMENT_NESTING} or selections deeper than {MAX_NESTING}"
@@ -96,15 +159,40 @@ pub fn check(document: &ExecutableDocument) -> Result<(), String> {
             return Err(format!("Query is too complex: it uses more than {MAX_ALIASES} aliases"));
         }
     }
+    if complexity > MAX_COMPLEXITY {
+        return Err("Query is too complex.".to_owned());
+    }
+    if depth > reach.depth {
+        return Err("Query is nested too deep.".to_owned());
+    }
     Ok(())
 }
 
 /// Parses the request's document (async-graphql keeps it, so it is parsed once) and
 /// checks it. A document that does not parse passes: the schema reports the syntax error.
-fn refuse_over_limits(request: &mut Request) -> Option<Response> {
+fn refuse_over_limits(request: &mut Request, reach: &Reach) -> Option<Response> {
+    let variables = request.variables.clone();
     let document = request.parsed_query().ok()?;
-    let message = check(document).err()?;
-    Some(Response::from_errors(vec![coded_server_error(message, "QUERY_TOO_COMPLEX")]))
+    let message = check(document, &variables, reach).err()?;
+    Some(Response::from_errors(vec![coded_server_error(message, ErrorCode::QueryTooComplex)]))
+}
+
+/// The names of the fields that take a page size, read from the schema's SDL once, so a
+/// new connection is charged per page without a list to keep here.
+fn paged_fields(schema: &AppSchema) -> HashSet<String> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let Ok(sdl) = async_graphql::parser::parse_schema(schema.sdl()) else { return HashSet::new() };
+    let mut paged = HashSet::new();
+    for definition in sdl.definitions {
+        let TypeSystemDefinition::Type(definition) = definition else { continue };
+        let TypeKind::Object(object) = &definition.node.kind else { continue };
+        for field in &object.fields {
+            if field.node.arguments.iter().any(|a| a.node.name.node == "first") {
+                paged.insert(field.node.name.node.to_string());
+            }
+        }
+    }
+    paged
 }
 
 /// Input fields whose text may span lines: a message to a person, an invoice line's text.
@@ -188,14 +276,16 @@ fn refuse_control_characters(request: &mut Request) -> Option<Response> {
         return None;
     }
     let field = path.join(".");
-    let mut error =
-        coded_server_error(format!("`{field}` contains a control character (such as NUL); remove it"), "INVALID_INPUT");
+    let mut error = coded_server_error(
+        format!("`{field}` contains a control character (such as NUL); remove it"),
+        ErrorCode::InvalidInput,
+    );
     error.extensions.get_or_insert_with(Default::default).set("field", field);
     Some(Response::from_errors(vec![error]))
 }
 
-fn refuse(request: &mut Request) -> Option<Response> {
-    refuse_over_limits(request).or_else(|| refuse_control_characters(request))
+fn refuse(request: &mut Request, reach: &Reach) -> Option<Response> {
+    refuse_over_limits(request, reach).or_else(|| refuse_control_characters(request))
 }
 
 /// True when every operation of the document asks only for introspection (`__schema`,
@@ -219,32 +309,39 @@ fn introspection_only(request: &mut Request) -> bool {
 pub struct LimitedSchema {
     pub schema: AppSchema,
     pub introspection: AppSchema,
+    paged: Arc<HashSet<String>>,
 }
 
 impl LimitedSchema {
     pub fn new(schema: AppSchema, introspection: AppSchema) -> Self {
-        Self { schema, introspection }
+        let paged = Arc::new(paged_fields(&schema));
+        Self { schema, introspection, paged }
     }
 
-    fn for_request(&self, request: &mut Request) -> &AppSchema {
-        if introspection_only(request) { &self.introspection } else { &self.schema }
+    /// The schema an operation runs on, and how far it may reach.
+    fn for_request(&self, request: &mut Request) -> (&AppSchema, Reach) {
+        let paged = self.paged.clone();
+        match introspection_only(request) {
+            true => (&self.introspection, Reach { depth: INTROSPECTION_DEPTH, paged }),
+            false => (&self.schema, Reach { depth: MAX_DEPTH, paged }),
+        }
     }
 }
 
 impl Executor for LimitedSchema {
     async fn execute(&self, mut request: Request) -> Response {
-        match refuse(&mut request) {
+        let (schema, reach) = self.for_request(&mut request);
+        match refuse(&mut request, &reach) {
             Some(refused) => refused,
-            None => self.for_request(&mut request).execute(request).await,
+            None => schema.execute(request).await,
         }
     }
 
     fn execute_stream(&self, mut request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        match refuse(&mut request) {
+        let (schema, reach) = self.for_request(&mut request);
+        match refuse(&mut request, &reach) {
             Some(refused) => stream::once(async move { refused }).boxed(),
-            None => self
-                .for_request(&mut request)
-                .execute_stream_with_session_data(request, session_data.unwrap_or_default()),
+            None => schema.execute_stream_with_session_data(request, session_data.unwrap_or_default()),
         }
     }
 }

@@ -11,7 +11,7 @@ use super::auth::{bearer_token, client_of, viewer_for_token};
 use super::socket::{subscribe, websocket_protocol};
 use super::{HttpState, MAX_BODY_BYTES};
 use crate::config::Profile;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::graphql::context::RequestContext;
 use crate::rate_limit::RateLimiter;
 use crate::telemetry::{REQUEST_ID, new_request_id};
@@ -110,11 +110,11 @@ fn resolve_named_document(
 }
 
 fn persisted_query_not_found(media: MediaType) -> Response {
-    coded_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND", media)
+    coded_error("PersistedQueryNotFound", ErrorCode::PersistedQueryNotFound, media)
 }
 
 /// A request-level error with a message and code of its own (200, as GraphQL clients expect).
-fn coded_error(message: &str, code: &str, media: MediaType) -> Response {
+fn coded_error(message: &str, code: ErrorCode, media: MediaType) -> Response {
     let error = crate::error::coded_server_error(message, code);
     graphql_response(async_graphql::Response::from_errors(vec![error]), media, Some(StatusCode::OK))
 }
@@ -157,7 +157,7 @@ async fn execute(
         let only_trusted = state.app.settings.server.trusted_documents.as_ref().is_some_and(|d| d.only);
         let is_staff = viewer.as_ref().is_some_and(|v| v.is_staff());
         if only_trusted && provenance == (Provenance::Text { trusted: false }) && !is_staff {
-            return coded_error("this server runs only its clients' trusted documents", "FORBIDDEN", media);
+            return coded_error("this server runs only its clients' trusted documents", ErrorCode::Forbidden, media);
         }
         // In production only signed-in staff may introspect.
         let may_introspect =
@@ -176,7 +176,7 @@ async fn execute(
             Ok(response) => response,
             Err(_) => return error_response(AppError::internal("request timed out"), media),
         };
-        give_every_error_a_code(&mut response);
+        crate::error::code_engine_errors(&mut response);
         crate::metrics::count_request(!response.errors.is_empty());
         graphql_response(response, media, None)
     });
@@ -193,24 +193,6 @@ fn operation_name_of(document: &str) -> Option<String> {
     match words.next()? {
         "query" | "mutation" | "subscription" => words.next().map(str::to_owned),
         _ => None,
-    }
-}
-
-/// async-graphql's own errors (syntax, validation, limits, input coercion) carry no
-/// code; every error a client sees gets one from the fixed set.
-pub fn give_every_error_a_code(response: &mut async_graphql::Response) {
-    for error in &mut response.errors {
-        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
-        if has_code {
-            continue;
-        }
-        let message = error.message.to_lowercase();
-        let code = if message.contains("too complex") || message.contains("too deep") || message.contains("too many") {
-            "QUERY_TOO_COMPLEX"
-        } else {
-            "GRAPHQL_VALIDATION_FAILED"
-        };
-        error.extensions.get_or_insert_with(Default::default).set("code", code);
     }
 }
 
@@ -262,7 +244,7 @@ pub(super) async fn graphql_post(State(state): State<HttpState>, request: axum::
 fn malformed_request(media: MediaType) -> Response {
     let error = crate::error::coded_server_error(
         "the request is not a GraphQL request: send JSON with a `query` string (and optional `variables` object)",
-        "GRAPHQL_VALIDATION_FAILED",
+        ErrorCode::GraphqlValidationFailed,
     );
     graphql_response(async_graphql::Response::from_errors(vec![error]), media, Some(StatusCode::BAD_REQUEST))
 }

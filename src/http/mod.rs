@@ -12,6 +12,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::config::Profile;
+use crate::error::ErrorCode;
 use crate::graphql::context::AppState;
 use crate::graphql::limits::LimitedSchema;
 use crate::rate_limit::RateLimiter;
@@ -27,7 +28,6 @@ mod socket;
 
 pub use crate::telemetry::current_request_id;
 pub use auth::{bearer_token, client_key, viewer_for_token};
-pub use endpoint::give_every_error_a_code;
 use endpoint::{graphql_get, graphql_post};
 pub use socket::{MAX_WS_MESSAGE_BYTES, WS_INIT_TIMEOUT, close_code};
 
@@ -79,7 +79,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("a panic without text");
     tracing::error!(%detail, "request panicked");
-    let body = serde_json::json!({"errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}]});
+    let body = serde_json::json!({"errors": [{"message": "internal error", "extensions": {"code": ErrorCode::Internal.as_str()}}]});
     (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 

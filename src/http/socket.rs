@@ -123,8 +123,10 @@ impl async_graphql::Executor for SessionChecked {
                             true
                         }
                         None => {
-                            let error =
-                                crate::error::coded_server_error("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND");
+                            let error = crate::error::coded_server_error(
+                                "PersistedQueryNotFound",
+                                crate::error::ErrorCode::PersistedQueryNotFound,
+                            );
                             let response = async_graphql::Response::from_errors(vec![error]);
                             return futures_util::stream::once(async move { response }).boxed();
                         }

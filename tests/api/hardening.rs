@@ -268,3 +268,27 @@ async fn a_request_over_its_time_limit_is_cut_off_with_internal() {
     assert_eq!(error_code(&body), Some("INTERNAL"), "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("request id"), "{body}");
 }
+
+/// The complexity limit answers QUERY_TOO_COMPLEX because `graphql::limits` counts
+/// complexity exactly as async-graphql does and checks first: a document of exactly
+/// the limit (60,000) runs, and one of 60,003 is refused with the code. Were the two
+/// counts to differ, the first would meet async-graphql's own check (uncoded text).
+#[tokio::test]
+async fn complexity_is_counted_as_the_engine_counts_it() {
+    let app = TestApp::spawn().await;
+    let staff = app.staff_token().await;
+    // viewer { accounts(first: 100) { edges { node { secondaries(first: k) { edges { node { id } } } } } } }
+    // costs 302 + 300k; viewer { accounts(first: m) { edges { node { id } } } } costs 2 + 3m.
+    let nested = |alias: &str, k: u32| {
+        format!(
+            "{alias}: viewer {{ accounts(first: 100) {{ edges {{ node {{ secondaries(first: {k}) {{ edges {{ node {{ id }} }} }} }} }} }} }}"
+        )
+    };
+    // The third page size is a variable: both counts read its value.
+    let flat = "c: viewer { accounts(first: $m) { edges { node { id } } } }";
+    let document = format!("query($m: Int) {{ {} {} {flat} }}", nested("a", 100), nested("b", 97));
+    let at_limit = app.gql(Some(&staff), &document, json!({"m": 98})).await;
+    assert!(at_limit.get("errors").is_none(), "30,302 + 29,402 + 296 = 60,000 runs: {at_limit}");
+    let over = app.gql(Some(&staff), &document, json!({"m": 99})).await;
+    assert_eq!(error_code(&over), Some("QUERY_TOO_COMPLEX"), "60,003 is refused with its code: {over}");
+}
