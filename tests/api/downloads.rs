@@ -317,3 +317,58 @@ async fn another_family_cannot_download_and_is_told_not_found() {
     }
     assert_eq!(get(&app, without_query(&pdf_url), Some(&owner)).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_invoice_prints_polish_czech_greek_cyrillic_and_japanese_names_as_written() {
+    let app = TestApp::spawn().await;
+    let holder = "Łódź Żółć Sp. z o.o. 東京支社";
+    let (account, owner) = app.enrolled_account(holder, "unicode-owner").await;
+    let descriptions = [
+        "Usługa",
+        "Příliš žluťoučký kůň úpěl ďábelské ódy",
+        "Συνδρομή κινητής τηλεφωνίας",
+        "Мобильная связь, Москва",
+        "東京支社の月額料金（ひらがなとカタカナ）",
+    ];
+    let lines: Vec<_> =
+        descriptions.iter().map(|d| json!({"description": d, "quantity": 1, "unitCents": 1_000})).collect();
+    let payload = issue_lines(&app, &account.id, "PLN", &days_from_today(14), json!(lines)).await;
+    let id = payload["invoice"]["id"].as_str().unwrap().to_owned();
+    let (_, pdf_url, _) = invoice_paths(&app, &owner, &id).await;
+    let (status, _, body) = get(&app, &pdf_url, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let Some(text) = pdftotext(&body) else { return };
+    for expected in std::iter::once(holder).chain(descriptions) {
+        assert!(text.contains(expected), "{expected:?} missing from {text}");
+    }
+    assert!(text.contains("50.00") && text.contains("Total PLN"), "{text}");
+    assert!(!text.contains('?'), "no character is replaced: {text}");
+    assert!(!text.contains("Page 1 of"), "a one-page invoice needs no page numbers: {text}");
+}
+
+#[tokio::test]
+async fn a_multi_page_invoice_numbers_its_pages_and_keeps_every_line_and_the_total() {
+    let app = TestApp::spawn().await;
+    let (account, owner) = app.enrolled_account("Długa Faktura", "pages-owner").await;
+    let lines: Vec<_> = (1..=80)
+        .map(|n| json!({"description": format!("Usługa {n:02}: Łączność mobilna, pakiet danych"), "quantity": 1, "unitCents": 100}))
+        .collect();
+    let payload = issue_lines(&app, &account.id, "EUR", &days_from_today(14), json!(lines)).await;
+    let id = payload["invoice"]["id"].as_str().unwrap().to_owned();
+    let (_, pdf_url, _) = invoice_paths(&app, &owner, &id).await;
+    let (_, _, body) = get(&app, &pdf_url, None).await;
+    let Some(text) = pdftotext(&body) else { return };
+    let pages: Vec<&str> = text.split('\u{c}').filter(|p| !p.trim().is_empty()).collect();
+    let count = pages.len();
+    assert!(count >= 2, "80 lines take more than one page: {text}");
+    for (i, page) in pages.iter().enumerate() {
+        assert!(page.contains(&format!("Page {} of {count}", i + 1)), "page {} lacks its number: {page}", i + 1);
+    }
+    for n in [1, 40, 80] {
+        let line = format!("Usługa {n:02}: Łączność mobilna, pakiet danych");
+        assert_eq!(text.matches(&line).count(), 1, "{line:?} printed once: {text}");
+    }
+    let last = pages[count - 1];
+    assert!(last.contains("Total EUR") && last.contains("80.00"), "the total ends the invoice: {last}");
+    assert!(last.contains(&app.current_enrollment_token(&account.id).await), "{last}");
+}
