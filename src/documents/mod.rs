@@ -2,12 +2,14 @@
 //! DOMAIN.md asks) and the CSV a spreadsheet reads. Pure functions of the rows they show.
 
 pub mod csv;
+mod fonts;
 pub mod pdf;
 
 use std::collections::HashMap;
 
 use crate::domain::billing::format_amount;
 use crate::entity::{account, collective_invoice, invoice, invoice_line};
+use crate::error::AppResult;
 use pdf::{Cell, Document, MARGIN, PAGE_WIDTH};
 
 const RIGHT: f32 = PAGE_WIDTH - MARGIN;
@@ -68,9 +70,9 @@ fn token_block(doc: &mut Document, token: &str) {
     );
 }
 
-pub fn invoice_pdf(d: &InvoiceDocument<'_>) -> Vec<u8> {
+pub fn invoice_pdf(d: &InvoiceDocument<'_>) -> AppResult<Vec<u8>> {
     let inv = d.invoice;
-    let mut doc = Document::new(&format!("Invoice {}", inv.number));
+    let mut doc = Document::new(&format!("Invoice {}", inv.number))?;
     doc.heading(&format!("Invoice {}", inv.number), 18.0);
     account_block(&mut doc, d.account);
     let status = format!("{:?}", inv.status).to_uppercase();
@@ -96,7 +98,7 @@ pub fn invoice_pdf(d: &InvoiceDocument<'_>) -> Vec<u8> {
     );
     let description_width = qty_x - 40.0 - MARGIN;
     for line in d.lines {
-        let wrapped = pdf::wrap(&line.description, description_width, BODY);
+        let wrapped = doc.wrap(&line.description, description_width, BODY);
         let (qty, unit, amount) = (
             line.quantity.to_string(),
             format_amount(line.unit_cents, &inv.currency),
@@ -184,9 +186,9 @@ pub struct CollectiveDocument<'a> {
     pub enrollment_token: &'a str,
 }
 
-pub fn collective_pdf(d: &CollectiveDocument<'_>) -> Vec<u8> {
+pub fn collective_pdf(d: &CollectiveDocument<'_>) -> AppResult<Vec<u8>> {
     let c = d.collective;
-    let mut doc = Document::new(&format!("Collective invoice {}", c.number));
+    let mut doc = Document::new(&format!("Collective invoice {}", c.number))?;
     doc.heading(&format!("Collective invoice {}", c.number), 18.0);
     account_block(&mut doc, d.main);
     let period = format!("{} to {}", date(c.period_start), date(c.period_end));

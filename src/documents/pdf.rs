@@ -1,14 +1,25 @@
-//! A minimal PDF 1.4 writer: text only, in the standard Type 1 fonts Helvetica and
-//! Helvetica-Bold (every reader has them, nothing is embedded), WinAnsi encoding,
-//! uncompressed content streams and an exact cross-reference table. Enough for an
-//! invoice, with no dependency.
+//! A document laid out as rows of cells, top to bottom on A4 pages that break by
+//! themselves, written as PDF by krilla. The text is set in the fonts of `fonts.rs`,
+//! embedded as subsets (only the glyphs used) with a ToUnicode map, so any reader shows
+//! and extracts every name: Polish, Greek, Cyrillic, Japanese alike. A document of more
+//! than one page prints "Page N of M" at the foot of each.
 
-use std::fmt::Write as _;
+use krilla::geom::Point;
+use krilla::metadata::Metadata;
+use krilla::page::PageSettings;
+use krilla::surface::Surface;
+
+use super::fonts::{Fonts, Shaped, fonts};
+use crate::error::{AppError, AppResult};
 
 /// A4 in points.
 pub const PAGE_WIDTH: f32 = 595.0;
 pub const PAGE_HEIGHT: f32 = 842.0;
 pub const MARGIN: f32 = 50.0;
+
+/// Baseline of the page footer, below the bottom margin.
+const FOOTER_Y: f32 = MARGIN - 22.0;
+const FOOTER_SIZE: f32 = 8.0;
 
 /// Where a piece of text is anchored: its left or its right end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,17 +28,18 @@ pub enum Align {
     Right,
 }
 
+/// A shaped text placed on a page; `y` is its baseline, from the bottom of the page.
 #[derive(Debug, Clone)]
 struct Text {
     x: f32,
     y: f32,
     size: f32,
-    bold: bool,
-    text: String,
+    shaped: Shaped,
 }
 
 /// A document laid out top to bottom; pages break by themselves.
 pub struct Document {
+    fonts: &'static Fonts,
     title: String,
     pages: Vec<Vec<Text>>,
     /// Baseline of the next row on the current page.
@@ -56,8 +68,8 @@ impl<'a> Cell<'a> {
 }
 
 impl Document {
-    pub fn new(title: &str) -> Self {
-        Document { title: title.to_owned(), pages: vec![Vec::new()], y: PAGE_HEIGHT - MARGIN }
+    pub fn new(title: &str) -> AppResult<Self> {
+        Ok(Document { fonts: fonts()?, title: title.to_owned(), pages: vec![Vec::new()], y: PAGE_HEIGHT - MARGIN })
     }
 
     fn ensure_room(&mut self, height: f32) {
@@ -71,7 +83,8 @@ impl Document {
     pub fn heading(&mut self, text: &str, size: f32) {
         self.ensure_room(size * 1.4);
         self.y -= size;
-        self.push(MARGIN, size, true, text);
+        let shaped = self.fonts.shape(text, true);
+        self.push(MARGIN, size, shaped);
         self.y -= size * 0.6;
     }
 
@@ -80,11 +93,12 @@ impl Document {
         self.ensure_room(size * 1.5);
         self.y -= size * 1.5;
         for cell in cells {
+            let shaped = self.fonts.shape(cell.text, cell.bold);
             let x = match cell.align {
                 Align::Left => cell.x,
-                Align::Right => cell.x - text_width(cell.text, size),
+                Align::Right => cell.x - shaped.width(size),
             };
-            self.push(x, size, cell.bold, cell.text);
+            self.push(x, size, shaped);
         }
     }
 
@@ -93,167 +107,92 @@ impl Document {
         self.y -= points;
     }
 
-    fn push(&mut self, x: f32, size: f32, bold: bool, text: &str) {
+    fn push(&mut self, x: f32, size: f32, shaped: Shaped) {
+        let y = self.y;
         if let Some(page) = self.pages.last_mut() {
-            page.push(Text { x, y: self.y, size, bold, text: text.to_owned() });
+            page.push(Text { x, y, size, shaped });
         }
+    }
+
+    /// Width of a text in points at `size`, in the regular weight.
+    pub fn text_width(&self, text: &str, size: f32) -> f32 {
+        self.fonts.shape(text, false).width(size)
+    }
+
+    /// Splits text into lines no wider than `width` points at `size`, at spaces where it
+    /// can.
+    pub fn wrap(&self, text: &str, width: f32, size: f32) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut current = String::new();
+        for word in text.split_whitespace() {
+            let candidate = if current.is_empty() { word.to_owned() } else { format!("{current} {word}") };
+            if self.text_width(&candidate, size) <= width {
+                current = candidate;
+                continue;
+            }
+            if !current.is_empty() {
+                lines.push(std::mem::take(&mut current));
+            }
+            // A word wider than the column is cut.
+            let mut piece = String::new();
+            for c in word.chars() {
+                piece.push(c);
+                if self.text_width(&piece, size) > width && piece.chars().count() > 1 {
+                    piece.pop();
+                    lines.push(std::mem::take(&mut piece));
+                    piece.push(c);
+                }
+            }
+            current = piece;
+        }
+        if !current.is_empty() || lines.is_empty() {
+            lines.push(current);
+        }
+        lines
     }
 
     /// The PDF file.
-    pub fn render(&self) -> Vec<u8> {
-        let page_count = self.pages.len();
-        // Objects: 1 catalog, 2 page tree, 3 and 4 fonts, 5 info, then a page and its
-        // content stream for each page.
-        let mut objects: Vec<Vec<u8>> = Vec::with_capacity(5 + 2 * page_count);
-        let kids: Vec<String> = (0..page_count).map(|i| format!("{} 0 R", 6 + 2 * i)).collect();
-        objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
-        objects.push(format!("<< /Type /Pages /Kids [{}] /Count {page_count} >>", kids.join(" ")).into_bytes());
-        objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_vec());
-        objects
-            .push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>".to_vec());
-        let mut info = b"<< /Producer (Canopy) /Title ".to_vec();
-        info.extend(pdf_string(&self.title));
-        info.extend(b" >>");
-        objects.push(info);
-        for (i, page) in self.pages.iter().enumerate() {
-            let content_id = 7 + 2 * i;
-            objects.push(
-                format!(
-                    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_WIDTH} {PAGE_HEIGHT}] \
-                     /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {content_id} 0 R >>"
-                )
-                .into_bytes(),
-            );
-            let mut stream = Vec::new();
+    pub fn render(&self) -> AppResult<Vec<u8>> {
+        let mut pdf = krilla::Document::new();
+        pdf.set_metadata(Metadata::new().title(self.title.clone()).producer("Canopy".to_owned()));
+        let count = self.pages.len();
+        for (index, page) in self.pages.iter().enumerate() {
+            let settings = PageSettings::from_wh(PAGE_WIDTH, PAGE_HEIGHT)
+                .ok_or_else(|| AppError::internal("PDF page size rejected"))?;
+            let mut pdf_page = pdf.start_page_with(settings);
+            let mut surface = pdf_page.surface();
             for text in page {
-                let font = if text.bold { "F2" } else { "F1" };
-                let mut op = String::new();
-                let _ = write!(op, "BT /{font} {} Tf 1 0 0 1 {:.2} {:.2} Tm ", text.size, text.x, text.y);
-                stream.extend(op.into_bytes());
-                stream.extend(pdf_string(&text.text));
-                stream.extend(b" Tj ET\n");
+                self.draw(&mut surface, text);
             }
-            let mut object = format!("<< /Length {} >>\nstream\n", stream.len()).into_bytes();
-            object.extend(stream);
-            object.extend(b"\nendstream");
-            objects.push(object);
-        }
-
-        let mut out: Vec<u8> = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
-        let mut offsets = Vec::with_capacity(objects.len());
-        for (i, object) in objects.iter().enumerate() {
-            offsets.push(out.len());
-            out.extend(format!("{} 0 obj\n", i + 1).into_bytes());
-            out.extend(object);
-            out.extend(b"\nendobj\n");
-        }
-        let xref_at = out.len();
-        let mut xref = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
-        for offset in offsets {
-            let _ = writeln!(xref, "{offset:010} 00000 n ");
-        }
-        let _ = write!(
-            xref,
-            "trailer\n<< /Size {} /Root 1 0 R /Info 5 0 R >>\nstartxref\n{xref_at}\n%%EOF\n",
-            objects.len() + 1
-        );
-        out.extend(xref.into_bytes());
-        out
-    }
-}
-
-/// WinAnsi code of a character, or `?` for what the standard fonts cannot show.
-fn win_ansi(c: char) -> u8 {
-    match c {
-        ' '..='~' => c as u8,
-        '\u{a0}'..='\u{ff}' => c as u32 as u8,
-        '€' => 0x80,
-        '‚' => 0x82,
-        '„' => 0x84,
-        '…' => 0x85,
-        '‘' => 0x91,
-        '’' => 0x92,
-        '“' => 0x93,
-        '”' => 0x94,
-        '–' => 0x96,
-        '—' => 0x97,
-        '\t' | '\n' | '\r' => b' ',
-        _ => b'?',
-    }
-}
-
-/// A PDF literal string in WinAnsi, ASCII only: `( ) \` escaped, bytes above 127 as
-/// octal escapes.
-fn pdf_string(text: &str) -> Vec<u8> {
-    let mut out = vec![b'('];
-    for c in text.chars() {
-        match win_ansi(c) {
-            b'(' => out.extend(b"\\("),
-            b')' => out.extend(b"\\)"),
-            b'\\' => out.extend(b"\\\\"),
-            byte if byte >= 0x80 => out.extend(format!("\\{byte:03o}").into_bytes()),
-            byte => out.push(byte),
-        }
-    }
-    out.push(b')');
-    out
-}
-
-/// Helvetica advance widths (per 1000 em) of the printable ASCII characters.
-const HELVETICA_WIDTHS: [u16; 95] = [
-    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // space to /
-    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, // 0 to 9
-    278, 278, 584, 584, 584, 556, 1015, // : to @
-    667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944,
-    667, 667, 611, // A to Z
-    278, 278, 278, 469, 556, 333, // [ to `
-    556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722,
-    500, 500, 500, // a to z
-    334, 260, 334, 584, // { to ~
-];
-
-/// Width of a text in points at `size` (Helvetica metrics; bold is close enough to
-/// right-align amounts).
-pub fn text_width(text: &str, size: f32) -> f32 {
-    let units: u32 = text
-        .chars()
-        .map(|c| match c {
-            ' '..='~' => u32::from(HELVETICA_WIDTHS[(c as usize) - 32]),
-            _ => 556,
-        })
-        .sum();
-    units as f32 * size / 1000.0
-}
-
-/// Splits text into lines no wider than `width` points at `size`, at spaces where it can.
-pub fn wrap(text: &str, width: f32, size: f32) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut current = String::new();
-    for word in text.split_whitespace() {
-        let candidate = if current.is_empty() { word.to_owned() } else { format!("{current} {word}") };
-        if text_width(&candidate, size) <= width {
-            current = candidate;
-            continue;
-        }
-        if !current.is_empty() {
-            lines.push(std::mem::take(&mut current));
-        }
-        // A word wider than the column is cut.
-        let mut piece = String::new();
-        for c in word.chars() {
-            piece.push(c);
-            if text_width(&piece, size) > width {
-                piece.pop();
-                lines.push(std::mem::take(&mut piece));
-                piece.push(c);
+            if count > 1 {
+                let label = format!("Page {} of {count}", index + 1);
+                let shaped = self.fonts.shape(&label, false);
+                let x = PAGE_WIDTH - MARGIN - shaped.width(FOOTER_SIZE);
+                self.draw(&mut surface, &Text { x, y: FOOTER_Y, size: FOOTER_SIZE, shaped });
             }
+            surface.finish();
+            pdf_page.finish();
         }
-        current = piece;
+        // KrillaError's Debug names the font, not any text of the document.
+        pdf.finish().map_err(|e| AppError::internal(format!("PDF not written: {e:?}")))
     }
-    if !current.is_empty() || lines.is_empty() {
-        lines.push(current);
+
+    fn draw(&self, surface: &mut Surface<'_>, text: &Text) {
+        // krilla measures y from the top of the page.
+        let mut x = text.x;
+        let y = PAGE_HEIGHT - text.y;
+        for run in &text.shaped.runs {
+            surface.draw_glyphs(
+                Point::from_xy(x, y),
+                &run.glyphs,
+                self.fonts.pdf_font(run.face),
+                &run.text,
+                text.size,
+                false,
+            );
+            x += run.width * text.size;
+        }
     }
-    lines
 }
 
 #[cfg(test)]
@@ -262,35 +201,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn xref_offsets_point_at_their_objects() {
-        let mut doc = Document::new("T (1)");
+    fn a_long_document_breaks_into_pages_and_renders() {
+        let mut doc = Document::new("T (1)").unwrap();
         for n in 0..120 {
-            doc.row(10.0, &[Cell::left(MARGIN, &format!("row {n} (x) \\ é €"))]);
+            doc.row(10.0, &[Cell::left(MARGIN, &format!("row {n} (x) \\ é € Łódź 東京"))]);
         }
-        let pdf = doc.render();
-        // Everything after the binary comment line is ASCII.
-        let text = String::from_utf8(pdf[15..].to_vec()).unwrap();
-        let start: usize = text.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
-        let table = String::from_utf8(pdf[start..].to_vec()).unwrap();
-        assert!(table.starts_with("xref\n0 "));
-        let entries: Vec<&str> = table.lines().skip(3).take_while(|l| !l.starts_with("trailer")).collect();
-        assert!(entries.len() >= 9, "two pages at least");
-        for (i, entry) in entries.iter().enumerate() {
-            assert_eq!(entry.len() + 1, 20, "xref entries are 20 bytes");
-            let offset: usize = entry[..10].parse().unwrap();
-            assert!(pdf[offset..].starts_with(format!("{} 0 obj\n", i + 1).as_bytes()));
-        }
-        assert!(text.contains("(row 7 \\(x\\) \\\\ \\351 \\200)"));
+        assert_eq!(doc.pages.len(), 3, "49 rows of 15 points fit between the margins");
+        assert!(doc.pages.iter().flatten().all(|t| t.y >= MARGIN));
+        let pdf = doc.render().unwrap();
+        assert!(pdf.starts_with(b"%PDF-1."));
+        assert!(String::from_utf8_lossy(&pdf).trim_end().ends_with("%%EOF"));
+        assert_eq!(doc.render().unwrap(), pdf, "the same document gives the same bytes");
+    }
+
+    #[test]
+    fn right_aligned_cells_end_at_their_x() {
+        let mut doc = Document::new("T").unwrap();
+        doc.row(10.0, &[Cell::right(300.0, "1234.56"), Cell::right(400.0, "Żółć 東京").bold()]);
+        let texts = &doc.pages[0];
+        assert!((texts[0].x + texts[0].shaped.width(10.0) - 300.0).abs() < 0.001);
+        assert!((texts[1].x + texts[1].shaped.width(10.0) - 400.0).abs() < 0.001);
     }
 
     #[test]
     fn wrapping_keeps_words_and_cuts_only_giants() {
-        assert_eq!(wrap("a b c", 1000.0, 10.0), vec!["a b c"]);
-        let lines = wrap("alpha beta gamma delta", 60.0, 10.0);
-        assert!(lines.len() > 1 && lines.iter().all(|l| text_width(l, 10.0) <= 60.0), "{lines:?}");
+        let doc = Document::new("T").unwrap();
+        assert_eq!(doc.wrap("a b c", 1000.0, 10.0), vec!["a b c"]);
+        let lines = doc.wrap("alpha beta gamma delta", 60.0, 10.0);
+        assert!(lines.len() > 1 && lines.iter().all(|l| doc.text_width(l, 10.0) <= 60.0), "{lines:?}");
         assert_eq!(lines.join(" "), "alpha beta gamma delta");
-        let giant = wrap(&"x".repeat(100), 50.0, 10.0);
+        let giant = doc.wrap(&"x".repeat(100), 50.0, 10.0);
         assert!(giant.len() > 1 && giant.concat().len() == 100);
-        assert_eq!(wrap("", 50.0, 10.0), vec![""]);
+        let kanji = doc.wrap(&"東京支社".repeat(10), 50.0, 10.0);
+        assert!(kanji.len() > 1 && kanji.iter().all(|l| doc.text_width(l, 10.0) <= 50.0), "{kanji:?}");
+        assert_eq!(doc.wrap("", 50.0, 10.0), vec![""]);
     }
 }

@@ -12,7 +12,7 @@ use crate::crypto;
 use crate::documents::{self, CollectiveDocument, Format, InvoiceDocument};
 use crate::domain::access::{Permission, Viewer};
 use crate::entity::{account, collective_invoice, invoice, invoice_line};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// What a PDF prints in place of the enrollment token for readers who may not manage the
 /// account: the token lets whoever holds it enroll or link the account.
@@ -67,18 +67,22 @@ pub async fn invoice(
         None => None,
     };
     let token = reader.token(secret, &account);
-    let doc = InvoiceDocument {
-        invoice: &found,
-        lines: &lines,
-        account: &account,
-        enrollment_token: &token,
-        collective_number: collective_number.as_deref(),
-    };
-    let body = match format {
-        Format::Pdf => documents::invoice_pdf(&doc),
-        Format::Csv => documents::invoice_csv(&doc).into_bytes(),
-    };
-    Ok(Some((found.number.clone(), body)))
+    let number = found.number.clone();
+    let body = off_runtime(move || {
+        let doc = InvoiceDocument {
+            invoice: &found,
+            lines: &lines,
+            account: &account,
+            enrollment_token: &token,
+            collective_number: collective_number.as_deref(),
+        };
+        match format {
+            Format::Pdf => documents::invoice_pdf(&doc),
+            Format::Csv => Ok(documents::invoice_csv(&doc).into_bytes()),
+        }
+    })
+    .await?;
+    Ok(Some((number, body)))
 }
 
 pub async fn collective(
@@ -110,16 +114,26 @@ pub async fn collective(
         return Ok(None);
     }
     let token = reader.token(secret, &main);
-    let doc = CollectiveDocument {
-        collective: &found,
-        main: &main,
-        members: &members,
-        accounts: &accounts,
-        enrollment_token: &token,
-    };
-    let body = match format {
-        Format::Pdf => documents::collective_pdf(&doc),
-        Format::Csv => documents::collective_csv(&doc).into_bytes(),
-    };
-    Ok(Some((found.number.clone(), body)))
+    let number = found.number.clone();
+    let body = off_runtime(move || {
+        let doc = CollectiveDocument {
+            collective: &found,
+            main: &main,
+            members: &members,
+            accounts: &accounts,
+            enrollment_token: &token,
+        };
+        match format {
+            Format::Pdf => documents::collective_pdf(&doc),
+            Format::Csv => Ok(documents::collective_csv(&doc).into_bytes()),
+        }
+    })
+    .await?;
+    Ok(Some((number, body)))
+}
+
+/// Shaping text and subsetting fonts is CPU work of some milliseconds: documents are
+/// rendered off the async runtime, like password hashing.
+async fn off_runtime(render: impl FnOnce() -> AppResult<Vec<u8>> + Send + 'static) -> AppResult<Vec<u8>> {
+    tokio::task::spawn_blocking(render).await.map_err(AppError::internal)?
 }
