@@ -18,14 +18,11 @@ use crate::domain::accounts::{
 use crate::domain::audit::AuditEntry;
 use crate::domain::identity::{self, revoke_sessions_of_account, verify_credentials, verify_token_proof};
 use crate::domain::notify;
+use crate::domain::refusal::{self, refuse};
 use crate::entity::enums::{AccountStatus, BillingMode, InvoiceStatus, OrderStatus};
 use crate::entity::{account, account_order, collective_invoice, group, invoice, user};
 use crate::error::{AppError, AppResult, UserError, UserErrorCode};
 use crate::events::{Event, TreeChangeKind};
-
-fn refuse(code: UserErrorCode, message: &str, field: &str) -> AppError {
-    AppError::User(UserError::new(code, message).at(field))
-}
 
 fn account_snapshot(a: &account::Model) -> Value {
     json!({
@@ -67,11 +64,9 @@ async fn finish(txn: DatabaseTransaction, safety: Safety) -> AppResult<()> {
 
 fn check_expected_parent(account: &account::Model, safety: Safety) -> AppResult<()> {
     match safety.expected_parent_id {
-        Some(expected) if account.parent_id != Some(expected) => Err(refuse(
-            UserErrorCode::StaleParent,
-            "the account's parent changed since you looked; reload and try again",
-            "expectedParentId",
-        )),
+        Some(expected) if account.parent_id != Some(expected) => {
+            Err(AppError::User(refusal::parent_changed_since_seen()))
+        }
         _ => Ok(()),
     }
 }
@@ -85,13 +80,13 @@ pub async fn lock_account_and_main(
 ) -> AppResult<(account::Model, account::Model)> {
     let found = account::Entity::find_by_id(account_id).one(txn).await?;
     let Some(found) = found.filter(|a| viewer.can_see(a)) else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "accountId"));
+        return Err(AppError::User(refusal::not_found("account", "accountId")));
     };
     let main_id = found.parent_id.unwrap_or(found.id);
     let locked = lock_accounts(txn, vec![main_id, account_id]).await?;
     match (locked.iter().find(|a| a.id == main_id).cloned(), locked.iter().find(|a| a.id == account_id).cloned()) {
         (Some(main), Some(account)) => Ok((main, account)),
-        _ => Err(refuse(UserErrorCode::NotFound, "no such account", "accountId")),
+        _ => Err(AppError::User(refusal::not_found("account", "accountId"))),
     }
 }
 
@@ -111,13 +106,10 @@ async fn managed_main(
 ) -> AppResult<account::Model> {
     let main = account::Entity::find_by_id(main_account_id).one(db).await?;
     let Some(main) = main.filter(|m| viewer.can_see(m) || viewer.rights_on_family(m).visible()) else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", field));
+        return Err(AppError::User(refusal::not_found("account", field)));
     };
     if !viewer.rights_on_family(&main).has(Permission::ManageAccounts) {
-        return Err(AppError::user(
-            UserErrorCode::NotPermitted,
-            "you need the MANAGE_ACCOUNTS permission on this family",
-        ));
+        return Err(AppError::User(refusal::needs_on_family(Permission::ManageAccounts)));
     }
     Ok(main)
 }
@@ -130,7 +122,7 @@ async fn family_group(db: &impl ConnectionTrait, main_id: i64, group_id: Option<
             let found = group::Entity::find_by_id(id).one(db).await?;
             match found {
                 Some(g) if g.main_account_id == main_id => Ok(g.id),
-                _ => Err(refuse(UserErrorCode::NotFound, "no such group in this family", "groupId")),
+                _ => Err(AppError::User(refusal::not_found("group in this family", "groupId"))),
             }
         }
     }
@@ -165,16 +157,13 @@ async fn attach_locked(
     let (Some(main), Some(target)) =
         (locked.iter().find(|a| a.id == req.main_id).cloned(), locked.iter().find(|a| a.id == req.target_id).cloned())
     else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "mainAccountId"));
+        return Err(AppError::User(refusal::not_found("account", "mainAccountId")));
     };
     check_expected_parent(&target, safety)?;
     if let Some(version) = req.proven_token_version
         && target.token_version != version
     {
-        return Err(AppError::user(
-            UserErrorCode::InvalidProof,
-            "the customer number and enrollment token do not match",
-        ));
+        return Err(AppError::User(refusal::token_mismatch()));
     }
     if target.parent_id.is_some() {
         return Err(refuse(
@@ -184,11 +173,7 @@ async fn attach_locked(
         ));
     }
     if main.parent_id.is_some() {
-        return Err(refuse(
-            UserErrorCode::TargetIsSecondary,
-            "a secondary account cannot have secondaries",
-            "mainAccountId",
-        ));
+        return Err(AppError::User(refusal::secondary_cannot_have_secondaries()));
     }
     if has_secondaries(txn, target.id).await? {
         return Err(refuse(
@@ -288,7 +273,7 @@ pub async fn detach_account(
     let txn = db.begin().await?;
     let current = account::Entity::find_by_id(account_id).one(&txn).await?;
     let Some(current) = current.filter(|a| viewer.can_see(a)) else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "accountId"));
+        return Err(AppError::User(refusal::not_found("account", "accountId")));
     };
     let Some(parent_id) = current.parent_id else {
         return Err(refuse(UserErrorCode::InvalidInput, "this account is not attached to a family", "accountId"));
@@ -297,17 +282,14 @@ pub async fn detach_account(
     let (Some(main), Some(account)) =
         (locked.iter().find(|a| a.id == parent_id).cloned(), locked.iter().find(|a| a.id == account_id).cloned())
     else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "accountId"));
+        return Err(AppError::User(refusal::not_found("account", "accountId")));
     };
     check_expected_parent(&account, safety)?;
     if account.parent_id != Some(main.id) {
-        return Err(refuse(UserErrorCode::StaleParent, "the account's family changed meanwhile; reload", "accountId"));
+        return Err(AppError::User(refusal::family_changed("accountId")));
     }
     if !viewer.rights_on_family(&main).has(Permission::ManageAccounts) {
-        return Err(AppError::user(
-            UserErrorCode::NotPermitted,
-            "you need the MANAGE_ACCOUNTS permission on this family",
-        ));
+        return Err(AppError::User(refusal::needs_on_family(Permission::ManageAccounts)));
     }
     let before = account_snapshot(&account);
     // The former family has seen the enrollment token on old invoices: a new one, so it
@@ -369,13 +351,10 @@ pub async fn update_linked_account(
     let (main, account) = lock_account_and_main(&txn, viewer, account_id).await?;
     check_expected_parent(&account, safety)?;
     if account.parent_id.unwrap_or(account.id) != main.id {
-        return Err(refuse(UserErrorCode::StaleParent, "the account's family changed meanwhile; reload", "accountId"));
+        return Err(AppError::User(refusal::family_changed("accountId")));
     }
     if !viewer.rights_on_family(&main).has(Permission::ManageAccounts) {
-        return Err(AppError::user(
-            UserErrorCode::NotPermitted,
-            "you need the MANAGE_ACCOUNTS permission on this family",
-        ));
+        return Err(AppError::User(refusal::needs_on_family(Permission::ManageAccounts)));
     }
     let before = account_snapshot(&account);
     let mut kind = None;
@@ -445,13 +424,10 @@ pub async fn update_account_settings(
     let txn = db.begin().await?;
     let locked = lock_accounts(&txn, vec![account_id]).await?;
     let Some(account) = locked.into_iter().next().filter(|a| viewer.can_see(a)) else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "accountId"));
+        return Err(AppError::User(refusal::not_found("account", "accountId")));
     };
     if !viewer.rights_on(&account).has(Permission::ManageSettings) {
-        return Err(AppError::user(
-            UserErrorCode::NotPermitted,
-            "you need the MANAGE_SETTINGS permission on this account",
-        ));
+        return Err(AppError::User(refusal::needs_on_account(Permission::ManageSettings)));
     }
     let before = json!({"callForwardingTo": account.call_forwarding_to, "paperlessBilling": account.paperless_billing, "ebillNotifications": account.ebill_notifications});
     let mut active: account::ActiveModel = account.clone().into();
@@ -549,21 +525,17 @@ pub async fn order_secondary_account(
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| refuse(UserErrorCode::NotFound, "no such account", "mainAccountId"))?;
+        .ok_or_else(|| AppError::User(refusal::not_found("account", "mainAccountId")))?;
     if main.parent_id.is_some() {
-        return Err(refuse(
-            UserErrorCode::TargetIsSecondary,
-            "a secondary account cannot have secondaries",
-            "mainAccountId",
-        ));
+        return Err(AppError::User(refusal::secondary_cannot_have_secondaries()));
     }
     if main.status != AccountStatus::Active {
-        return Err(refuse(UserErrorCode::NotActive, "the main account is deactivated", "mainAccountId"));
+        return Err(AppError::User(refusal::main_deactivated()));
     }
     let product = product_by_code(&txn, request.product_code.trim())
         .await?
         .filter(|p| p.orderable)
-        .ok_or_else(|| refuse(UserErrorCode::NotFound, "no such orderable product", "product"))?;
+        .ok_or_else(|| AppError::User(refusal::not_found("orderable product", "product")))?;
     let options = check_order_options(&product, &request.options)?;
     let group_id = family_group(&txn, main.id, request.group_id).await?;
     let account = insert_account(
@@ -638,10 +610,7 @@ pub async fn detach_readiness(
         Some(parent_id) => {
             let main = account::Entity::find_by_id(parent_id).one(db).await?;
             if !main.is_some_and(|m| viewer.rights_on_family(&m).has(Permission::ManageAccounts)) {
-                blockers.push(UserError::new(
-                    UserErrorCode::NotPermitted,
-                    "you need the MANAGE_ACCOUNTS permission on this family",
-                ));
+                blockers.push(refusal::needs_on_family(Permission::ManageAccounts));
             }
             changes.push("the account becomes standalone; the family's users lose access to it at once".to_owned());
             if account.billing_mode == BillingMode::Collective {
