@@ -13,7 +13,7 @@ use crate::helpers::{CreatedAccount, PASSWORD, TestApp, error_code, user_error_c
 pub const LINK: &str = "mutation($i: LinkAccountInput!) { linkAccount(input: $i) {
     account { id customerNumber role friendlyName parent { id customerNumber } group { name } }
     validateOnly userErrors { code message field } } }";
-const DETACH: &str = "mutation($i: DetachAccountInput!) { detachAccount(input: $i) {
+pub const DETACH: &str = "mutation($i: DetachAccountInput!) { detachAccount(input: $i) {
     account { id role billingMode status group { name } } validateOnly userErrors { code message } } }";
 const TREE: &str = "{ viewer { accounts(first: 50) { edges { node { customerNumber role friendlyName
     secondaries(first: 50) { edges { node { customerNumber } } } } } } } }";
