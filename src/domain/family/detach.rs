@@ -5,10 +5,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 
-use super::{Change, Safety, account_snapshot, finish};
+use super::{Change, Safety, account_snapshot, finish, record_account_change};
 use crate::domain::access::{Permission, Viewer};
 use crate::domain::accounts::lock_accounts;
-use crate::domain::audit::AuditEntry;
 use crate::domain::identity::revoke_sessions_of_account;
 use crate::domain::refusal;
 use crate::entity::enums::{AccountStatus, BillingMode, InvoiceStatus};
@@ -128,17 +127,8 @@ pub async fn detach_account(
     if deactivate {
         revoke_sessions_of_account(&txn, account.id).await?;
     }
-    AuditEntry::new(
-        Some(viewer.user.id),
-        if deactivate { "account.removed" } else { "account.detached" },
-        "Account",
-        account.id,
-    )
-    .family(Some(main.id))
-    .before(before)
-    .after(account_snapshot(&account))
-    .record(&txn)
-    .await?;
+    let action = if deactivate { "account.removed" } else { "account.detached" };
+    record_account_change(&txn, viewer, action, main.id, before, &account).await?;
     finish(txn, safety).await?;
     let event = Event::TreeChanged { kind: TreeChangeKind::Detached, main_account_id: main.id, account_id: account.id };
     Ok(Change { account, event: Some(event) })

@@ -9,11 +9,11 @@ use sea_orm::{
 
 use super::{
     Change, Safety, account_snapshot, check_expected_parent, family_group, finish, main_or_home, managed_main,
+    record_account_change,
 };
 use crate::config::Settings;
 use crate::domain::access::Viewer;
 use crate::domain::accounts::{bump_token_version, lock_accounts, validate_name};
-use crate::domain::audit::AuditEntry;
 use crate::domain::identity::{verify_credentials, verify_token_proof};
 use crate::domain::refusal::{self, refuse};
 use crate::entity::account;
@@ -96,12 +96,7 @@ async fn attach_locked(
     }
     active.updated_at = Set(chrono::Utc::now());
     let account = active.update(txn).await?;
-    AuditEntry::new(Some(actor.user.id), action, "Account", account.id)
-        .family(Some(main.id))
-        .before(before)
-        .after(account_snapshot(&account))
-        .record(txn)
-        .await?;
+    record_account_change(txn, actor, action, main.id, before, &account).await?;
     let event = Event::TreeChanged { kind: TreeChangeKind::Attached, main_account_id: main.id, account_id: account.id };
     Ok(Change { account, event: Some(event) })
 }

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::domain::access::{Permission, Viewer};
 use crate::domain::accounts::{default_group_of, lock_accounts};
+use crate::domain::audit::AuditEntry;
 use crate::domain::refusal::{self, refuse};
 use crate::entity::{account, group};
 use crate::error::{AppError, AppResult, UserErrorCode};
@@ -39,6 +40,24 @@ fn account_snapshot(a: &account::Model) -> Value {
         "parentId": a.parent_id, "groupId": a.group_id, "friendlyName": a.friendly_name,
         "status": a.status, "billingMode": a.billing_mode,
     })
+}
+
+/// Records a change to a family account in the audit log, where the family's owner reads
+/// it: the account as it was (`before`, an [`account_snapshot`]) and as it is now.
+async fn record_account_change(
+    txn: &DatabaseTransaction,
+    actor: &Viewer,
+    action: &'static str,
+    main_id: i64,
+    before: Value,
+    account: &account::Model,
+) -> AppResult<()> {
+    AuditEntry::new(Some(actor.user.id), action, "Account", account.id)
+        .family(Some(main_id))
+        .before(before)
+        .after(account_snapshot(account))
+        .record(txn)
+        .await
 }
 
 /// Options shared by the hierarchy mutations.

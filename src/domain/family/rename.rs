@@ -2,10 +2,12 @@
 
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 
-use super::{Change, Safety, account_snapshot, check_expected_parent, family_group, finish, lock_account_and_main};
+use super::{
+    Change, Safety, account_snapshot, check_expected_parent, family_group, finish, lock_account_and_main,
+    record_account_change,
+};
 use crate::domain::access::{Permission, Viewer};
 use crate::domain::accounts::validate_name;
-use crate::domain::audit::AuditEntry;
 use crate::domain::refusal;
 use crate::entity::account;
 use crate::error::{AppError, AppResult};
@@ -48,12 +50,7 @@ pub async fn update_linked_account(
     }
     active.updated_at = Set(chrono::Utc::now());
     let account = active.update(&txn).await?;
-    AuditEntry::new(Some(viewer.user.id), "account.updated", "Account", account.id)
-        .family(Some(main.id))
-        .before(before)
-        .after(account_snapshot(&account))
-        .record(&txn)
-        .await?;
+    record_account_change(&txn, viewer, "account.updated", main.id, before, &account).await?;
     finish(txn, safety).await?;
     let event = kind.map(|kind| Event::TreeChanged { kind, main_account_id: main.id, account_id: account.id });
     Ok(Change { account, event })
