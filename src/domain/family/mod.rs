@@ -1,11 +1,11 @@
 //! Account families, by what a customer does with one:
 //!
-//! - [`link`]: "Add New Account" with a proof, and staff attach (DOMAIN.md invariants 1-3);
-//! - [`order`]: order a new secondary account;
-//! - [`detach`]: detach or remove a secondary, and the readiness report that says what a
+//! - `link.rs`: "Add New Account" with a proof, and staff attach (DOMAIN.md invariants 1-3);
+//! - `order.rs`: order a new secondary account;
+//! - `detach.rs`: detach or remove a secondary, and the readiness report that says what a
 //!   detach would meet (one list of preconditions for both);
-//! - [`rename`]: rename or regroup an account of the family;
-//! - [`settings`]: an account's own settings, which its local team manages.
+//! - `rename.rs`: rename or regroup an account of the family;
+//! - `settings.rs`: an account's own settings, which its local team manages.
 //!
 //! Every change locks the rows it reasons about (in id order, so two changes never wait on
 //! each other in a cycle), checks the invariants against what it holds, writes, records
@@ -35,6 +35,7 @@ pub use order::{OrderRequest, order_secondary_account};
 pub use rename::update_linked_account;
 pub use settings::{SettingsChange, check_e164, update_account_settings};
 
+/// An account's place in its family and its names, as the audit log records them.
 fn account_snapshot(a: &account::Model) -> Value {
     json!({
         "parentId": a.parent_id, "groupId": a.group_id, "friendlyName": a.friendly_name,
