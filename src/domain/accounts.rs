@@ -10,6 +10,7 @@ use crate::config::Secret;
 use crate::crypto;
 use crate::domain::access::{Permission, Viewer, permissions_to_text};
 use crate::domain::audit::AuditEntry;
+use crate::domain::refusal;
 use crate::entity::enums::{AccountStatus, BillingMode};
 use crate::entity::{account, group, product};
 use crate::error::{AppError, AppResult, UserError, UserErrorCode};
@@ -162,7 +163,7 @@ pub async fn admin_create_account(
     let txn = db.begin().await?;
     let product = product_by_code(&txn, product_code)
         .await?
-        .ok_or_else(|| AppError::User(UserError::new(UserErrorCode::NotFound, "no such product").at("product")))?;
+        .ok_or_else(|| AppError::User(refusal::not_found("product", "product")))?;
     let account = insert_account(
         &txn,
         NewAccount {
@@ -195,7 +196,7 @@ pub async fn admin_rotate_enrollment_token(
     let txn = db.begin().await?;
     let account = lock_account(&txn, account_id)
         .await?
-        .ok_or_else(|| AppError::User(UserError::new(UserErrorCode::NotFound, "no such account").at("accountId")))?;
+        .ok_or_else(|| AppError::User(refusal::not_found("account", "accountId")))?;
     let account = bump_token_version(&txn, account).await?;
     AuditEntry::new(Some(viewer.user.id), "account.token_rotated", "Account", account.id)
         .family(Some(account.parent_id.unwrap_or(account.id)))

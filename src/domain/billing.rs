@@ -14,6 +14,7 @@ use crate::domain::accounts::{lock_account, require_staff};
 use crate::domain::audit::AuditEntry;
 use crate::domain::family::lock_account_and_main;
 use crate::domain::notify;
+use crate::domain::refusal::{self, refuse};
 use crate::entity::enums::{AccountStatus, BillingMode, InvoiceStatus};
 use crate::entity::{account, group, group_member, invoice, invoice_line, user};
 use crate::error::{AppError, AppResult, UserError, UserErrorCode};
@@ -118,10 +119,6 @@ pub async fn insert_invoice(
     Err(last_err.map(AppError::from).unwrap_or_else(|| AppError::internal("no invoice number")))
 }
 
-fn refuse(code: UserErrorCode, message: &str, field: &str) -> AppError {
-    AppError::User(UserError::new(code, message).at(field))
-}
-
 /// Amounts for people: minor units as a decimal in the currency's own exponent, in
 /// integer arithmetic (`123456` EUR is `1234.56`, JPY `123456`, KWD `123.456`).
 pub fn format_amount(cents: i64, currency: &str) -> String {
@@ -201,7 +198,7 @@ pub async fn issue_invoice(
     let txn = db.begin().await?;
     let account = lock_account(&txn, request.account_id)
         .await?
-        .ok_or_else(|| refuse(UserErrorCode::NotFound, "no such account", "accountId"))?;
+        .ok_or_else(|| AppError::User(refusal::not_found("account", "accountId")))?;
     let invoice = insert_invoice(&txn, &account, &request.currency, request.due_at, &request.lines).await?;
     let recipients = ebill_recipients(&txn, &account).await?;
     for recipient in &recipients {
@@ -247,7 +244,7 @@ pub async fn void_invoice(db: &DatabaseConnection, viewer: &Viewer, invoice_id: 
         .lock_exclusive()
         .one(&txn)
         .await?
-        .ok_or_else(|| refuse(UserErrorCode::NotFound, "no such invoice", "invoiceId"))?;
+        .ok_or_else(|| AppError::User(refusal::not_found("invoice", "invoiceId")))?;
     match found.status {
         InvoiceStatus::Paid => {
             return Err(refuse(UserErrorCode::AlreadyPaid, "a paid invoice cannot be voided", "invoiceId"));
@@ -290,13 +287,10 @@ pub async fn set_billing_mode(
     let txn = db.begin().await?;
     let (main, account) = lock_account_and_main(&txn, viewer, account_id).await?;
     if account.parent_id.unwrap_or(account.id) != main.id {
-        return Err(refuse(UserErrorCode::StaleParent, "the account's family changed meanwhile; reload", "accountId"));
+        return Err(AppError::User(refusal::family_changed("accountId")));
     }
     if !viewer.rights_on_family(&main).has(Permission::ManageAccounts) {
-        return Err(AppError::user(
-            UserErrorCode::NotPermitted,
-            "you need the MANAGE_ACCOUNTS permission on this family",
-        ));
+        return Err(AppError::User(refusal::needs_on_family(Permission::ManageAccounts)));
     }
     if mode == BillingMode::Collective && account.parent_id.is_none() {
         return Err(refuse(

@@ -19,13 +19,10 @@ use serde_json::json;
 use crate::domain::access::{Permission, Viewer};
 use crate::domain::accounts::lock_account;
 use crate::domain::audit::AuditEntry;
+use crate::domain::refusal::{self, refuse};
 use crate::entity::enums::{AccountStatus, BillingMode, CollectiveInvoiceStatus, InvoiceStatus};
 use crate::entity::{account, collective_invoice, invoice};
-use crate::error::{AppError, AppResult, UserError, UserErrorCode};
-
-fn refuse(code: UserErrorCode, message: &str, field: &str) -> AppError {
-    AppError::User(UserError::new(code, message).at(field))
-}
+use crate::error::{AppError, AppResult, UserErrorCode};
 
 pub struct ConsolidateRequest {
     pub main_account_id: i64,
@@ -56,7 +53,7 @@ pub async fn create_collective_invoices(
     let txn = db.begin().await?;
     let found = account::Entity::find_by_id(request.main_account_id).one(&txn).await?;
     let Some(found) = found.filter(|a| viewer.can_see(a) || viewer.rights_on_family(a).visible()) else {
-        return Err(refuse(UserErrorCode::NotFound, "no such account", "mainAccountId"));
+        return Err(AppError::User(refusal::not_found("account", "mainAccountId")));
     };
     if found.parent_id.is_some() {
         return Err(refuse(
@@ -66,25 +63,18 @@ pub async fn create_collective_invoices(
         ));
     }
     if !viewer.rights_on_family(&found).has(Permission::ManageAccounts) {
-        return Err(AppError::user(
-            UserErrorCode::NotPermitted,
-            "you need the MANAGE_ACCOUNTS permission on this family",
-        ));
+        return Err(AppError::User(refusal::needs_on_family(Permission::ManageAccounts)));
     }
     // The main's row serialises consolidations, billing-mode changes and detaches of
     // the family.
     let main = lock_account(&txn, found.id)
         .await?
-        .ok_or_else(|| refuse(UserErrorCode::NotFound, "no such account", "mainAccountId"))?;
+        .ok_or_else(|| AppError::User(refusal::not_found("account", "mainAccountId")))?;
     if main.parent_id.is_some() {
-        return Err(refuse(
-            UserErrorCode::StaleParent,
-            "the account's family changed meanwhile; reload",
-            "mainAccountId",
-        ));
+        return Err(AppError::User(refusal::family_changed("mainAccountId")));
     }
     if main.status != AccountStatus::Active {
-        return Err(refuse(UserErrorCode::NotActive, "the main account is deactivated", "mainAccountId"));
+        return Err(AppError::User(refusal::main_deactivated()));
     }
     let collective_secondaries: Vec<i64> = account::Entity::find()
         .select_only()

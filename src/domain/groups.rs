@@ -12,13 +12,9 @@ use crate::domain::access::{Permission, Viewer, permissions_from_text, permissio
 use crate::domain::accounts::{default_group_of, validate_email, validate_name};
 use crate::domain::audit::AuditEntry;
 use crate::domain::identity::{self, SignedIn, check_login_name, check_password_rule, open_session};
-use crate::domain::{lockout, notify};
+use crate::domain::{lockout, notify, refusal};
 use crate::entity::{account, group, group_member, invitation};
 use crate::error::{AppError, AppResult, UserError, UserErrorCode, unique_violation_as};
-
-fn not_found(field: &str, what: &str) -> AppError {
-    AppError::User(UserError::new(UserErrorCode::NotFound, format!("no such {what}")).at(field))
-}
 
 /// The main account whose groups the viewer wants to manage, if they may.
 async fn family_for_group_management(
@@ -28,7 +24,7 @@ async fn family_for_group_management(
 ) -> AppResult<account::Model> {
     let main = account::Entity::find_by_id(main_account_id).one(db).await?;
     let Some(main) = main.filter(|a| viewer.can_see(a) || viewer.rights_on_family(a).visible()) else {
-        return Err(not_found("mainAccountId", "account"));
+        return Err(AppError::User(refusal::not_found("account", "mainAccountId")));
     };
     if main.parent_id.is_some() {
         return Err(AppError::User(
@@ -40,6 +36,17 @@ async fn family_for_group_management(
         return Err(AppError::user(UserErrorCode::NotPermitted, "you need the MANAGE_GROUPS permission"));
     }
     Ok(main)
+}
+
+fn no_such_group(field: &str) -> AppError {
+    AppError::User(refusal::not_found("group", field))
+}
+
+fn invitation_unusable() -> AppError {
+    AppError::User(
+        UserError::new(UserErrorCode::InvalidProof, "this invitation is unknown, used or expired")
+            .at("invitationToken"),
+    )
 }
 
 fn not_permitted(message: &str, field: &str) -> AppError {
@@ -134,9 +141,9 @@ async fn group_for_management(
     viewer: &Viewer,
     group_id: i64,
 ) -> AppResult<(group::Model, account::Model)> {
-    let group = group::Entity::find_by_id(group_id).one(db).await?.ok_or_else(|| not_found("groupId", "group"))?;
+    let group = group::Entity::find_by_id(group_id).one(db).await?.ok_or_else(|| no_such_group("groupId"))?;
     let main = family_for_group_management(db, viewer, group.main_account_id).await.map_err(|e| match e {
-        AppError::User(u) if u.code == UserErrorCode::NotFound => not_found("groupId", "group"),
+        AppError::User(u) if u.code == UserErrorCode::NotFound => no_such_group("groupId"),
         other => other,
     })?;
     Ok((group, main))
@@ -239,7 +246,7 @@ pub async fn invite_user(
         .all(&txn)
         .await?;
     if groups.len() != group_ids.iter().collect::<std::collections::HashSet<_>>().len() {
-        return Err(not_found("groupIds", "group"));
+        return Err(no_such_group("groupIds"));
     }
     for group in &groups {
         check_may_grant(viewer, &main, Some(group), &group_permissions(group), "groupIds")?;
@@ -306,10 +313,7 @@ pub async fn accept_invitation(
         .await?;
     let Some(found) = found else {
         attempt.failed("invitation_token");
-        return Err(AppError::User(
-            UserError::new(UserErrorCode::InvalidProof, "this invitation is unknown, used or expired")
-                .at("invitationToken"),
-        ));
+        return Err(invitation_unusable());
     };
     attempt.succeeded(db).await?;
 
@@ -335,10 +339,7 @@ pub async fn accept_invitation(
         .exec(&txn)
         .await?;
     if claimed.rows_affected != 1 {
-        return Err(AppError::User(
-            UserError::new(UserErrorCode::InvalidProof, "this invitation is unknown, used or expired")
-                .at("invitationToken"),
-        ));
+        return Err(invitation_unusable());
     }
     let user = match (user_id, hash) {
         (Some(id), _) => identity::user_by_id(&txn, id).await?,

@@ -11,7 +11,7 @@ use crate::crypto::{self, PasswordCheck};
 use crate::domain::access::Viewer;
 use crate::domain::accounts::{bump_token_version, lock_account, validate_email};
 use crate::domain::audit::AuditEntry;
-use crate::domain::lockout;
+use crate::domain::{lockout, refusal};
 use crate::entity::enums::AccountStatus;
 use crate::entity::{account, group, group_member, session, user};
 use crate::error::{AppError, AppResult, UserError, UserErrorCode, unique_violation_as};
@@ -88,7 +88,7 @@ pub struct EnrollInput {
 }
 
 fn invalid_proof() -> AppError {
-    AppError::User(UserError::new(UserErrorCode::InvalidProof, "the customer number and enrollment token do not match"))
+    AppError::User(refusal::token_mismatch())
 }
 
 /// Checks an enrollment-token proof, counting the attempt first. Unknown customer numbers
@@ -188,7 +188,7 @@ pub async fn insert_user(
     };
     // Checked first for a clear answer; the unique index settles races.
     if user::Entity::find().filter(user::Column::LoginKey.eq(login_key(login_name))).one(txn).await?.is_some() {
-        return Err(login_taken());
+        return Err(AppError::User(login_taken()));
     }
     let savepoint = txn.begin().await?;
     match row.insert(&savepoint).await {
@@ -196,15 +196,12 @@ pub async fn insert_user(
             savepoint.commit().await?;
             Ok(user)
         }
-        Err(err) => Err(unique_violation_as(
-            err,
-            UserError::new(UserErrorCode::DuplicateName, "that login name is taken").at("loginName"),
-        )),
+        Err(err) => Err(unique_violation_as(err, login_taken())),
     }
 }
 
-fn login_taken() -> AppError {
-    AppError::User(UserError::new(UserErrorCode::DuplicateName, "that login name is taken").at("loginName"))
+fn login_taken() -> UserError {
+    UserError::new(UserErrorCode::DuplicateName, "that login name is taken").at("loginName")
 }
 
 fn wrong_login() -> AppError {

@@ -13,3 +13,4 @@ pub mod lockout;
 pub mod notify;
 pub mod outbox_worker;
 pub mod payments;
+pub mod refusal;

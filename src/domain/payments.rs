@@ -24,6 +24,7 @@ use serde_json::json;
 use crate::crypto;
 use crate::domain::access::{Permission, Viewer};
 use crate::domain::audit::AuditEntry;
+use crate::domain::refusal::{self, refuse};
 use crate::entity::enums::{CollectiveInvoiceStatus, InvoiceStatus, PaymentMethod, PaymentStatus};
 use crate::entity::{account, collective_invoice, invoice, payment, payment_allocation};
 use crate::error::{AppError, AppResult, UserError, UserErrorCode, unique_violation_as};
@@ -77,16 +78,12 @@ pub struct PaymentOutcome {
 
 pub const MAX_TARGETS: usize = 100;
 
-fn refuse(code: UserErrorCode, message: &str, field: &str) -> AppError {
-    AppError::User(UserError::new(code, message).at(field))
-}
-
 fn not_found() -> AppError {
-    refuse(UserErrorCode::NotFound, "no such invoice", "invoiceIds")
+    AppError::User(refusal::not_found("invoice", "invoiceIds"))
 }
 
 fn not_permitted() -> AppError {
-    refuse(UserErrorCode::NotPermitted, "you need the PAY_INVOICES permission on this account", "invoiceIds")
+    AppError::User(refusal::needs_on_account(Permission::PayInvoices).at("invoiceIds"))
 }
 
 /// SHA-256 over the sorted targets and the method: a replay must match it exactly.

@@ -9,6 +9,7 @@ mod access;
 mod attacks;
 mod billing;
 mod collective;
+mod detach;
 mod downloads;
 mod ecosystem;
 mod family;
