@@ -4,7 +4,7 @@
 use async_graphql::{Context, ID, InputObject, Json, Object, OneofObject, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::domain::family::{self, Change, OrderRequest, Proof, Safety, SettingsChange};
+use crate::domain::family::{self, Change, ChangeOptions, OrderRequest, Proof, SettingsChange};
 use crate::entity::account_order;
 use crate::entity::enums::OrderStatus;
 use crate::error::{AppResult, UserError};
@@ -308,7 +308,7 @@ impl FamilyMutation {
                 ctx.client(),
                 &viewer,
                 request,
-                Safety { validate_only, expected_parent_id },
+                ChangeOptions { validate_only, expected_parent_id },
             )
             .await
         }
@@ -337,7 +337,7 @@ impl FamilyMutation {
                 ctx.db()?,
                 &viewer,
                 request,
-                Safety { validate_only, expected_parent_id: None },
+                ChangeOptions { validate_only, expected_parent_id: None },
             )
             .await
         }
@@ -367,7 +367,7 @@ impl FamilyMutation {
                 &viewer,
                 account_id,
                 input.deactivate,
-                Safety { validate_only, expected_parent_id },
+                ChangeOptions { validate_only, expected_parent_id },
             )
             .await
         }
@@ -398,7 +398,7 @@ impl FamilyMutation {
                 account_id,
                 input.friendly_name,
                 group_id,
-                Safety { validate_only, expected_parent_id },
+                ChangeOptions { validate_only, expected_parent_id },
             )
             .await
         }
@@ -447,7 +447,7 @@ impl FamilyMutation {
             };
             let expected_parent_id =
                 optional_id(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
-            family::admin_attach(ctx.db()?, &viewer, request, Safety { validate_only, expected_parent_id }).await
+            family::admin_attach(ctx.db()?, &viewer, request, ChangeOptions { validate_only, expected_parent_id }).await
         }
         .await;
         account_payload(ctx, outcome, validate_only).await
@@ -467,7 +467,7 @@ impl FamilyMutation {
                 &viewer,
                 account_id,
                 input.deactivate,
-                Safety { validate_only, expected_parent_id },
+                ChangeOptions { validate_only, expected_parent_id },
             )
             .await
         }

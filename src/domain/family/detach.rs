@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 
-use super::{Change, Safety, account_snapshot, finish, record_account_change};
+use super::{Change, ChangeOptions, account_snapshot, finish, record_account_change};
 use crate::domain::access::{Permission, Viewer};
 use crate::domain::accounts::lock_accounts;
 use crate::domain::identity::revoke_sessions_of_account;
@@ -86,7 +86,7 @@ pub async fn detach_account(
     viewer: &Viewer,
     account_id: i64,
     deactivate: bool,
-    safety: Safety,
+    options: ChangeOptions,
 ) -> AppResult<Change> {
     let no_such_account = || AppError::User(refusal::not_found("account", "accountId"));
     let txn = db.begin().await?;
@@ -102,7 +102,7 @@ pub async fn detach_account(
         Some(parent_id) => Some(locked.iter().find(|a| a.id == parent_id).cloned().ok_or_else(no_such_account)?),
         None => None,
     };
-    if let Some(blocker) = detach_blockers(viewer, &account, main.as_ref(), safety.expected_parent_id).first() {
+    if let Some(blocker) = detach_blockers(viewer, &account, main.as_ref(), options.expected_parent_id).first() {
         return Err(AppError::User(blocker.refusal()));
     }
     // No blocker means a main: NotAttached holds without one.
@@ -129,7 +129,7 @@ pub async fn detach_account(
     }
     let action = if deactivate { "account.removed" } else { "account.detached" };
     record_account_change(&txn, viewer, action, main.id, before, &account).await?;
-    finish(txn, safety).await?;
+    finish(txn, options).await?;
     let event = Event::TreeChanged { kind: TreeChangeKind::Detached, main_account_id: main.id, account_id: account.id };
     Ok(Change { account, event: Some(event) })
 }
@@ -140,10 +140,10 @@ pub async fn admin_detach(
     viewer: &Viewer,
     account_id: i64,
     deactivate: bool,
-    safety: Safety,
+    options: ChangeOptions,
 ) -> AppResult<Change> {
     crate::domain::accounts::require_staff(viewer)?;
-    detach_account(db, viewer, account_id, deactivate, safety).await
+    detach_account(db, viewer, account_id, deactivate, options).await
 }
 
 /// Why a detach or removal would be refused, and what it would change.

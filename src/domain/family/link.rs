@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use super::{
-    Change, Safety, account_snapshot, check_expected_parent, family_group, finish, main_or_home, managed_main,
+    Change, ChangeOptions, account_snapshot, check_expected_parent, family_group, finish, main_or_home, managed_main,
     record_account_change,
 };
 use crate::config::Settings;
@@ -47,7 +47,7 @@ async fn attach_locked(
     actor: &Viewer,
     action: &'static str,
     req: AttachRequest,
-    safety: Safety,
+    options: ChangeOptions,
 ) -> AppResult<Change> {
     if req.main_id == req.target_id {
         return Err(refuse(UserErrorCode::SelfAttach, "an account cannot be attached to itself", "proof"));
@@ -59,7 +59,7 @@ async fn attach_locked(
     else {
         return Err(AppError::User(refusal::not_found("account", "mainAccountId")));
     };
-    check_expected_parent(&target, safety)?;
+    check_expected_parent(&target, options)?;
     if let Some(version) = req.proven_token_version
         && target.token_version != version
     {
@@ -117,7 +117,7 @@ pub async fn link_account(
     client: &str,
     viewer: &Viewer,
     request: LinkRequest,
-    safety: Safety,
+    options: ChangeOptions,
 ) -> AppResult<Change> {
     let LinkRequest { main_account_id, proof, friendly_name, group_id } = request;
     let main_id = main_or_home(viewer, main_account_id)?;
@@ -137,8 +137,8 @@ pub async fn link_account(
     };
     let txn = db.begin().await?;
     let request = AttachRequest { main_id, target_id, friendly_name, group_id, proven_token_version };
-    let change = attach_locked(&txn, viewer, "account.linked", request, safety).await?;
-    finish(txn, safety).await?;
+    let change = attach_locked(&txn, viewer, "account.linked", request, options).await?;
+    finish(txn, options).await?;
     Ok(change)
 }
 
@@ -147,11 +147,11 @@ pub async fn admin_attach(
     db: &DatabaseConnection,
     viewer: &Viewer,
     request: AttachRequest,
-    safety: Safety,
+    options: ChangeOptions,
 ) -> AppResult<Change> {
     crate::domain::accounts::require_staff(viewer)?;
     let txn = db.begin().await?;
-    let change = attach_locked(&txn, viewer, "account.attached_by_staff", request, safety).await?;
-    finish(txn, safety).await?;
+    let change = attach_locked(&txn, viewer, "account.attached_by_staff", request, options).await?;
+    finish(txn, options).await?;
     Ok(change)
 }

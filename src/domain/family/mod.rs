@@ -63,7 +63,7 @@ async fn record_account_change(
 
 /// Options shared by the hierarchy mutations.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Safety {
+pub struct ChangeOptions {
     /// Check and report, change nothing.
     pub validate_only: bool,
     /// Refuse if the account's parent is not this one (it changed since the client looked).
@@ -77,8 +77,8 @@ pub struct Change {
 }
 
 /// Commits or, for `validate_only`, rolls back.
-async fn finish(txn: DatabaseTransaction, safety: Safety) -> AppResult<()> {
-    if safety.validate_only {
+async fn finish(txn: DatabaseTransaction, options: ChangeOptions) -> AppResult<()> {
+    if options.validate_only {
         txn.rollback().await?
     } else {
         txn.commit().await?
@@ -86,8 +86,8 @@ async fn finish(txn: DatabaseTransaction, safety: Safety) -> AppResult<()> {
     Ok(())
 }
 
-fn check_expected_parent(account: &account::Model, safety: Safety) -> AppResult<()> {
-    match safety.expected_parent_id {
+fn check_expected_parent(account: &account::Model, options: ChangeOptions) -> AppResult<()> {
+    match options.expected_parent_id {
         Some(expected) if account.parent_id != Some(expected) => {
             Err(AppError::User(refusal::parent_changed_since_seen()))
         }

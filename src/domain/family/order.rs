@@ -4,7 +4,7 @@
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 use serde_json::{Value, json};
 
-use super::{Safety, family_group, finish, main_or_home, managed_main};
+use super::{ChangeOptions, family_group, finish, main_or_home, managed_main};
 use crate::domain::access::Viewer;
 use crate::domain::accounts::{NewAccount, insert_account, lock_accounts, product_by_code, validate_name};
 use crate::domain::audit::AuditEntry;
@@ -79,7 +79,7 @@ pub async fn order_secondary_account(
     db: &DatabaseConnection,
     viewer: &Viewer,
     request: OrderRequest,
-    safety: Safety,
+    change_options: ChangeOptions,
 ) -> AppResult<(account_order::Model, Option<account::Model>, Option<Event>)> {
     let main_id = main_or_home(viewer, request.main_account_id)?;
     let friendly_name = request.friendly_name.as_deref().map(|n| validate_name(n, "friendlyName")).transpose()?;
@@ -148,7 +148,7 @@ pub async fn order_secondary_account(
         .after(json!({"product": product.code, "accountId": account.id, "options": order.options}))
         .record(&txn)
         .await?;
-    finish(txn, safety).await?;
+    finish(txn, change_options).await?;
     let event = Event::TreeChanged { kind: TreeChangeKind::Ordered, main_account_id: main.id, account_id: account.id };
     Ok((order, Some(account), Some(event)))
 }

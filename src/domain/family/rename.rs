@@ -3,7 +3,7 @@
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 
 use super::{
-    Change, Safety, account_snapshot, check_expected_parent, family_group, finish, lock_account_and_main,
+    Change, ChangeOptions, account_snapshot, check_expected_parent, family_group, finish, lock_account_and_main,
     record_account_change,
 };
 use crate::domain::access::{Permission, Viewer};
@@ -20,12 +20,12 @@ pub async fn update_linked_account(
     account_id: i64,
     friendly_name: Option<String>,
     group_id: Option<i64>,
-    safety: Safety,
+    options: ChangeOptions,
 ) -> AppResult<Change> {
     let friendly_name = friendly_name.as_deref().map(|n| validate_name(n, "friendlyName")).transpose()?;
     let txn = db.begin().await?;
     let (main, account) = lock_account_and_main(&txn, viewer, account_id).await?;
-    check_expected_parent(&account, safety)?;
+    check_expected_parent(&account, options)?;
     if account.parent_id.unwrap_or(account.id) != main.id {
         return Err(AppError::User(refusal::family_changed("accountId")));
     }
@@ -51,7 +51,7 @@ pub async fn update_linked_account(
     active.updated_at = Set(chrono::Utc::now());
     let account = active.update(&txn).await?;
     record_account_change(&txn, viewer, "account.updated", main.id, before, &account).await?;
-    finish(txn, safety).await?;
+    finish(txn, options).await?;
     let event = kind.map(|kind| Event::TreeChanged { kind, main_account_id: main.id, account_id: account.id });
     Ok(Change { account, event })
 }
