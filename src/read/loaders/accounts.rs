@@ -7,7 +7,7 @@ use async_graphql::dataloader::Loader;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 
-use super::{Reader, first_rows_per, pages_per_parent};
+use super::{PageQuery, Reader};
 use crate::entity::{account, product, user};
 use crate::error::AppError;
 
@@ -74,26 +74,19 @@ impl Loader<SecondariesPage> for Reader {
 
     async fn load(&self, keys: &[SecondariesPage]) -> Result<HashMap<SecondariesPage, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
-        pages_per_parent(keys, |parents, (after, first)| {
-            let condition = Condition::all()
+        let query = PageQuery {
+            entity: account::Entity,
+            parent: account::Column::ParentId,
+            order: account::Column::Id,
+            newest_first: false,
+        };
+        let condition = |parents: Vec<i64>, after: i64| {
+            Condition::all()
                 .add(self.one_of(account::Column::ParentId, parents))
                 .add(account::Column::Id.gt(after))
-                .add(viewer.visible_accounts());
-            async move {
-                let rows = first_rows_per(
-                    &self.db,
-                    account::Entity,
-                    account::Column::ParentId,
-                    account::Column::Id,
-                    false,
-                    condition,
-                    first + 1,
-                )
-                .await?;
-                Ok(rows.into_iter().filter_map(|row| Some((row.parent_id?, row))).collect())
-            }
-        })
-        .await
+                .add(viewer.visible_accounts())
+        };
+        self.rows_per_parent(keys, query, condition, |row| row.parent_id).await
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 
-use super::{Reader, first_rows_per, pages_per_parent};
+use super::{PageQuery, Reader};
 use crate::entity::{account, group, user};
 use crate::error::AppError;
 
@@ -47,26 +47,19 @@ impl Loader<GroupAccountsPage> for Reader {
 
     async fn load(&self, keys: &[GroupAccountsPage]) -> Result<HashMap<GroupAccountsPage, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
-        pages_per_parent(keys, |groups, (after, first)| {
-            let condition = Condition::all()
+        let query = PageQuery {
+            entity: account::Entity,
+            parent: account::Column::GroupId,
+            order: account::Column::Id,
+            newest_first: false,
+        };
+        let condition = |groups: Vec<i64>, after: i64| {
+            Condition::all()
                 .add(account::Column::GroupId.is_in(groups))
                 .add(account::Column::Id.gt(after))
-                .add(viewer.visible_accounts());
-            async move {
-                let rows = first_rows_per(
-                    &self.db,
-                    account::Entity,
-                    account::Column::GroupId,
-                    account::Column::Id,
-                    false,
-                    condition,
-                    first + 1,
-                )
-                .await?;
-                Ok(rows.into_iter().filter_map(|row| Some((row.group_id?, row))).collect())
-            }
-        })
-        .await
+                .add(viewer.visible_accounts())
+        };
+        self.rows_per_parent(keys, query, condition, |row| row.group_id).await
     }
 }
 
@@ -86,32 +79,29 @@ impl Loader<GroupMembersPage> for Reader {
 
     async fn load(&self, keys: &[GroupMembersPage]) -> Result<HashMap<GroupMembersPage, Self::Value>, Self::Error> {
         use crate::entity::group_member;
-        pages_per_parent(keys, |groups, (after, first)| {
-            let condition = Condition::all()
+        let query = PageQuery {
+            entity: group_member::Entity,
+            parent: group_member::Column::GroupId,
+            order: group_member::Column::UserId,
+            newest_first: false,
+        };
+        let condition = |groups: Vec<i64>, after: i64| {
+            Condition::all()
                 .add(group_member::Column::GroupId.is_in(groups))
-                .add(group_member::Column::UserId.gt(after));
-            async move {
-                let members = first_rows_per(
-                    &self.db,
-                    group_member::Entity,
-                    group_member::Column::GroupId,
-                    group_member::Column::UserId,
-                    false,
-                    condition,
-                    first + 1,
-                )
-                .await?;
-                let users: HashMap<i64, user::Model> = user::Entity::find()
-                    .filter(user::Column::Id.is_in(members.iter().map(|m| m.user_id)))
-                    .all(&self.db)
-                    .await?
-                    .into_iter()
-                    .map(|u| (u.id, u))
-                    .collect();
-                // A user may be a member of several groups of one batch.
-                Ok(members.into_iter().filter_map(|m| Some((m.group_id, users.get(&m.user_id).cloned()?))).collect())
-            }
-        })
-        .await
+                .add(group_member::Column::UserId.gt(after))
+        };
+        let pages = self.rows_per_parent(keys, query, condition, |m| Some(m.group_id)).await?;
+        let member_ids = pages.values().flatten().map(|m| m.user_id);
+        let users: HashMap<i64, user::Model> = user::Entity::find()
+            .filter(user::Column::Id.is_in(member_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        Ok(pages
+            .into_iter()
+            .map(|(key, members)| (key, members.iter().filter_map(|m| users.get(&m.user_id).cloned()).collect()))
+            .collect())
     }
 }

@@ -9,7 +9,7 @@ use sea_orm::{
     QuerySelect, QueryTrait,
 };
 
-use super::{PageOf, Reader, first_rows_per, pages_per_parent, parents_by_shape};
+use super::{PageOf, PageQuery, Reader, first_rows_per, parents_by_shape};
 use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
 use crate::entity::{account, collective_invoice, invoice, invoice_line, payment};
@@ -283,26 +283,19 @@ impl Loader<CollectiveMembersPage> for Reader {
         keys: &[CollectiveMembersPage],
     ) -> Result<HashMap<CollectiveMembersPage, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
-        pages_per_parent(keys, |parents, (after, first)| {
-            let condition = Condition::all()
-                .add(invoice::Column::CollectiveInvoiceId.is_in(parents))
+        let query = PageQuery {
+            entity: invoice::Entity,
+            parent: invoice::Column::CollectiveInvoiceId,
+            order: invoice::Column::Id,
+            newest_first: false,
+        };
+        let condition = |collectives: Vec<i64>, after: i64| {
+            Condition::all()
+                .add(invoice::Column::CollectiveInvoiceId.is_in(collectives))
                 .add(invoice::Column::Id.gt(after))
-                .add(invoice::Column::AccountId.in_subquery(viewable_accounts(&viewer, Permission::ViewInvoices)));
-            async move {
-                let rows = first_rows_per(
-                    &self.db,
-                    invoice::Entity,
-                    invoice::Column::CollectiveInvoiceId,
-                    invoice::Column::Id,
-                    false,
-                    condition,
-                    first + 1,
-                )
-                .await?;
-                Ok(rows.into_iter().filter_map(|row| Some((row.collective_invoice_id?, row))).collect())
-            }
-        })
-        .await
+                .add(invoice::Column::AccountId.in_subquery(viewable_accounts(&viewer, Permission::ViewInvoices)))
+        };
+        self.rows_per_parent(keys, query, condition, |row| row.collective_invoice_id).await
     }
 }
 
@@ -381,24 +374,17 @@ impl Loader<CollectiveInvoicesPage> for Reader {
         &self,
         keys: &[CollectiveInvoicesPage],
     ) -> Result<HashMap<CollectiveInvoicesPage, Self::Value>, Self::Error> {
-        pages_per_parent(keys, |mains, (before_id, first)| {
-            let condition = Condition::all()
+        let query = PageQuery {
+            entity: collective_invoice::Entity,
+            parent: collective_invoice::Column::MainAccountId,
+            order: collective_invoice::Column::Id,
+            newest_first: true,
+        };
+        let condition = |mains: Vec<i64>, before_id: i64| {
+            Condition::all()
                 .add(collective_invoice::Column::MainAccountId.is_in(mains))
-                .add(collective_invoice::Column::Id.lt(before_id));
-            async move {
-                let rows = first_rows_per(
-                    &self.db,
-                    collective_invoice::Entity,
-                    collective_invoice::Column::MainAccountId,
-                    collective_invoice::Column::Id,
-                    true,
-                    condition,
-                    first + 1,
-                )
-                .await?;
-                Ok(rows.into_iter().map(|row| (row.main_account_id, row)).collect())
-            }
-        })
-        .await
+                .add(collective_invoice::Column::Id.lt(before_id))
+        };
+        self.rows_per_parent(keys, query, condition, |row| Some(row.main_account_id)).await
     }
 }

@@ -148,6 +148,52 @@ where
     Ok(out)
 }
 
+/// How pages of one table are read: the column that names a row's parent, and the
+/// column the pages are ordered by (descending when `newest_first`).
+pub struct PageQuery<E: EntityTrait> {
+    pub entity: E,
+    pub parent: E::Column,
+    pub order: E::Column,
+    pub newest_first: bool,
+}
+
+impl Reader {
+    /// One page of rows per key, for every page shape in one `first_rows_per` statement:
+    /// `condition(parents, cursor)` selects the parents' rows past the cursor (and only
+    /// those the viewer may see), `parent_of` names a row's parent.
+    async fn rows_per_parent<K, E>(
+        &self,
+        keys: &[K],
+        query: PageQuery<E>,
+        condition: impl Fn(Vec<i64>, i64) -> Condition,
+        parent_of: impl Fn(&E::Model) -> Option<i64> + Copy,
+    ) -> Result<HashMap<K, Vec<E::Model>>, AppError>
+    where
+        K: PageOf<Shape = (i64, u64)>,
+        E: EntityTrait + Copy,
+        E::Model: FromQueryResult,
+    {
+        let query = &query;
+        pages_per_parent(keys, |parents, (cursor, first)| {
+            let condition = condition(parents, cursor);
+            async move {
+                let rows = first_rows_per(
+                    &self.db,
+                    query.entity,
+                    query.parent,
+                    query.order,
+                    query.newest_first,
+                    condition,
+                    first + 1,
+                )
+                .await?;
+                Ok(rows.into_iter().filter_map(|row| Some((parent_of(&row)?, row))).collect())
+            }
+        })
+        .await
+    }
+}
+
 /// Implements `PageOf` for a page key of the form `{ parent, cursor, first }`.
 macro_rules! page_of {
     ($key:ident, $parent:ident, $cursor:ident) => {
