@@ -3,7 +3,7 @@
 use async_graphql::ID;
 use data_encoding::BASE64URL_NOPAD;
 
-use crate::error::{AppError, AppResult, UserError, UserErrorCode};
+use crate::error::{AppError, AppResult};
 
 /// The node types that have global ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +63,7 @@ pub fn decode_any(id: &str) -> Option<(NodeType, i64)> {
 pub fn decode_input(id: &ID, expected: NodeType, field: &str) -> AppResult<i64> {
     match decode_any(id) {
         Some((t, n)) if t == expected => Ok(n),
-        _ => Err(AppError::User(
-            UserError::new(UserErrorCode::NotFound, format!("no such {}", expected.name().to_lowercase())).at(field),
-        )),
+        _ => Err(AppError::User(crate::domain::refusal::not_found(&expected.name().to_lowercase(), field))),
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::payments::{self, PayRequest, PayTarget};
 use crate::entity::enums::{PaymentMethod, PaymentStatus};
 use crate::entity::payment;
-use crate::error::{AppError, AppResult, UserError, UserErrorCode};
+use crate::error::{AppError, AppResult, UserError};
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::Invoice;
@@ -80,7 +80,7 @@ fn pay_target(id: &ID) -> AppResult<PayTarget> {
     match ids::decode_any(id) {
         Some((NodeType::Invoice, n)) => Ok(PayTarget::Invoice(n)),
         Some((NodeType::CollectiveInvoice, n)) => Ok(PayTarget::CollectiveInvoice(n)),
-        _ => Err(AppError::User(UserError::new(UserErrorCode::NotFound, "no such invoice").at("invoiceIds"))),
+        _ => Err(AppError::User(crate::domain::refusal::not_found("invoice", "invoiceIds"))),
     }
 }
 
