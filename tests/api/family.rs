@@ -587,3 +587,20 @@ async fn detach_readiness_lists_blockers_and_changes() {
     let hidden = app.data(Some(&stranger), query, json!({"id": target.id})).await;
     assert_eq!(hidden["detachReadiness"], json!(null));
 }
+
+/// Naming one of your own secondaries as the main account of a link is a mistake about
+/// the family's shape, and the owner can see that account: the answer says so
+/// (TARGET_IS_SECONDARY) instead of claiming a missing right, and nothing changes.
+#[tokio::test]
+async fn linking_under_your_own_secondary_answers_target_is_secondary() {
+    let app = TestApp::spawn().await;
+    let (main, owner) = app.enrolled_account("Main", "shape-owner").await;
+    let secondary = app.create_account("Secondary").await;
+    assert_eq!(link(&app, &owner, &main, &secondary).await["userErrors"], json!([]));
+    let target = app.create_account("Target").await;
+    let answer = link(&app, &owner, &secondary, &target).await;
+    assert_eq!(user_error_code(&answer), Some("TARGET_IS_SECONDARY"), "{answer}");
+    assert_eq!(answer["userErrors"][0]["field"], json!(["input", "mainAccountId"]), "{answer}");
+    // The target is still standalone: linking it under the main works.
+    assert_eq!(link(&app, &owner, &main, &target).await["userErrors"], json!([]));
+}

@@ -121,7 +121,9 @@ fn main_or_home(viewer: &Viewer, main_account_id: Option<i64>) -> AppResult<i64>
     })
 }
 
-/// A main account the viewer may manage accounts of, or why not.
+/// A main account the viewer may manage accounts of, or why not. Refusals about the
+/// family's shape come before rights wherever the viewer may see the account: naming one
+/// of your own secondaries as the main answers TARGET_IS_SECONDARY, not NOT_PERMITTED.
 async fn managed_main(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
@@ -132,6 +134,9 @@ async fn managed_main(
     let Some(main) = main.filter(|m| viewer.can_see(m) || viewer.rights_on_family(m).visible()) else {
         return Err(AppError::User(refusal::not_found("account", field)));
     };
+    if main.parent_id.is_some() {
+        return Err(AppError::User(refusal::secondary_cannot_have_secondaries().at(field)));
+    }
     if !viewer.rights_on_family(&main).has(Permission::ManageAccounts) {
         return Err(AppError::User(refusal::needs_on_family(Permission::ManageAccounts)));
     }
