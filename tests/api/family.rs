@@ -601,6 +601,12 @@ async fn linking_under_your_own_secondary_answers_target_is_secondary() {
     let answer = link(&app, &owner, &secondary, &target).await;
     assert_eq!(user_error_code(&answer), Some("TARGET_IS_SECONDARY"), "{answer}");
     assert_eq!(answer["userErrors"][0]["field"], json!(["input", "mainAccountId"]), "{answer}");
+    // A customer of another family naming that secondary learns nothing of its shape:
+    // NOT_FOUND, as for an id that does not exist.
+    let (_, stranger) = app.enrolled_account("Stranger", "shape-stranger").await;
+    let probe = app.create_account("Probe").await;
+    let answer = link(&app, &stranger, &secondary, &probe).await;
+    assert_eq!(user_error_code(&answer), Some("NOT_FOUND"), "{answer}");
     // The target is still standalone: linking it under the main works.
     assert_eq!(link(&app, &owner, &main, &target).await["userErrors"], json!([]));
 }
