@@ -171,9 +171,11 @@ fn check(document: &ExecutableDocument, variables: &Variables, reach: &Reach) ->
 /// Parses the request's document (async-graphql keeps it, so it is parsed once) and
 /// checks it. A document that does not parse passes: the schema reports the syntax error.
 fn refuse_over_limits(request: &mut Request, reach: &Reach) -> Option<Response> {
-    let variables = request.variables.clone();
-    let document = request.parsed_query().ok()?;
-    let message = check(document, &variables, reach).err()?;
+    // Taken out and put back rather than cloned: the document borrows the request.
+    let variables = std::mem::take(&mut request.variables);
+    let checked = request.parsed_query().ok().map(|document| check(document, &variables, reach));
+    request.variables = variables;
+    let message = checked?.err()?;
     Some(Response::from_errors(vec![coded_server_error(message, ErrorCode::QueryTooComplex)]))
 }
 
