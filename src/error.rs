@@ -52,6 +52,12 @@ pub enum UserErrorCode {
     IdempotencyKeyReused,
     /// You lack the permission this change needs.
     NotPermitted,
+    /// The link request was decided, cancelled or expired already.
+    NotPending,
+    /// Your family has a pending link request for that customer number already.
+    DuplicateRequest,
+    /// Your family has as many pending link requests as it may (20): cancel one first.
+    LimitReached,
 }
 
 /// A refusal the user can fix, returned in a mutation payload's `userErrors`.

@@ -7,12 +7,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_schema;
+mod m20261207_000001_create_link_requests;
 
 pub struct Migrator;
 
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_create_schema::Migration)]
+        vec![
+            Box::new(m20261121_000001_create_schema::Migration),
+            Box::new(m20261207_000001_create_link_requests::Migration),
+        ]
     }
 }

@@ -15,11 +15,14 @@
 //! - A group member has the group's permissions on the accounts in that group that belong
 //!   to the group's own family.
 //! - Nothing else is visible: other ids answer exactly like missing ones.
+//! - Link requests have two sides: the requesting side holds MANAGE_ACCOUNTS over the
+//!   requesting family, the deciding side holds MANAGE_ACCOUNTS on the account asked for
+//!   ([`Viewer::link_request_sides`], and as SQL [`Viewer::link_requests_visible`]).
 
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::entity::enums::AccountStatus;
-use crate::entity::{account, group, group_member, user};
+use crate::entity::{account, group, group_member, link_request, user};
 use crate::error::AppResult;
 
 /// A right on an account (DOMAIN.md, "Groups and rights").
@@ -177,6 +180,31 @@ impl Grant {
     }
 }
 
+/// Which link requests a list shows: those the viewer's families sent, those asking for
+/// accounts the viewer decides on, or (when not given) both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum LinkRequestDirection {
+    /// Requests asking to link an account you manage into another family: yours to decide.
+    Incoming,
+    /// Requests your families sent.
+    Outgoing,
+}
+
+/// The viewer's part in one link request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkRequestSides {
+    /// Holds MANAGE_ACCOUNTS over the requesting family: may see and cancel it.
+    pub requesting: bool,
+    /// Holds MANAGE_ACCOUNTS on the account asked for: may see, accept and decline it.
+    pub deciding: bool,
+}
+
+impl LinkRequestSides {
+    pub fn any(self) -> bool {
+        self.requesting || self.deciding
+    }
+}
+
 /// Who is asking, and what they may do. Built once per request.
 #[derive(Debug, Clone)]
 pub struct Viewer {
@@ -291,6 +319,56 @@ impl Viewer {
         let family_main = account.parent_id.unwrap_or(account.id);
         self.rights_on(account).has(Permission::ManageAccounts)
             || self.rights_on_family_of(family_main).has(Permission::ManageAccounts)
+    }
+
+    /// The main accounts over whose families the viewer holds `permission` (what
+    /// `rights_on_family_of(..).has(permission)` decides); None for every family (staff).
+    pub fn families_with(&self, permission: Permission) -> Option<Vec<i64>> {
+        let mut mains = Vec::new();
+        for grant in &self.grants {
+            match *grant {
+                Grant::Staff => return None,
+                Grant::Owner { home } => mains.push(home),
+                Grant::Member { main, rights, .. } if rights.has(permission) => mains.push(main),
+                Grant::Member { .. } => {}
+            }
+        }
+        mains.sort_unstable();
+        mains.dedup();
+        Some(mains)
+    }
+
+    /// The viewer's part in a link request from the family of `main_account_id` for
+    /// `target` (None when the customer number named no account: only the requesting
+    /// side exists then).
+    pub fn link_request_sides(&self, main_account_id: i64, target: Option<&account::Model>) -> LinkRequestSides {
+        LinkRequestSides {
+            requesting: self.rights_on_family_of(main_account_id).has(Permission::ManageAccounts),
+            deciding: target.is_some_and(|t| self.rights_on(t).has(Permission::ManageAccounts)),
+        }
+    }
+
+    /// The same as an SQL condition on the link requests table: the requests on whose
+    /// `direction` side the viewer is (either side when None).
+    pub fn link_requests_visible(&self, direction: Option<LinkRequestDirection>) -> Condition {
+        let requesting = match self.families_with(Permission::ManageAccounts) {
+            None => Condition::all(),
+            Some(mains) => Condition::all().add(link_request::Column::MainAccountId.is_in(mains)),
+        };
+        let deciding = Condition::all().add(
+            link_request::Column::TargetAccountId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(account::Column::Id)
+                    .from(account::Entity)
+                    .cond_where(self.accounts_with(Permission::ManageAccounts))
+                    .to_owned(),
+            ),
+        );
+        match direction {
+            Some(LinkRequestDirection::Outgoing) => requesting,
+            Some(LinkRequestDirection::Incoming) => deciding,
+            None => Condition::any().add(requesting).add(deciding),
+        }
     }
 
     /// The SQL condition selecting exactly the accounts this viewer can see.

@@ -43,3 +43,34 @@ pub async fn queue(txn: &impl ConnectionTrait, mail: Mail) -> AppResult<()> {
     outbox::Entity::insert(row).on_conflict_do_nothing_on([outbox::Column::DedupeKey]).exec(txn).await?;
     Ok(())
 }
+
+/// Queues one mail to every login of an account, in a single statement whatever the number
+/// of recipients, none included (`account_id` None, or an account without logins). A
+/// caller whose answer must not tell whether an account exists (a link request by customer
+/// number) runs the same statement either way. Each recipient's `dedupe_key` is
+/// `dedupe_prefix` followed by their user id.
+pub async fn queue_to_logins_of(
+    txn: &impl ConnectionTrait,
+    account_id: Option<i64>,
+    kind: &'static str,
+    dedupe_prefix: &str,
+    subject: &str,
+    body: &str,
+) -> AppResult<()> {
+    let backend = txn.get_database_backend();
+    // Written with PostgreSQL's $n placeholders; SQLite takes ?n.
+    let sql = "INSERT INTO outbox (kind, dedupe_key, recipient, subject, body, status, attempts, next_attempt_at, created_at) \
+               SELECT $1, $2 || CAST(u.id AS TEXT), u.email, $3, $4, 'PENDING', 0, $5, $5 FROM users u \
+               WHERE u.home_account_id = $6 ON CONFLICT (dedupe_key) DO NOTHING";
+    let sql = if backend == sea_orm::DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
+    let values: Vec<sea_orm::Value> = vec![
+        kind.into(),
+        dedupe_prefix.into(),
+        subject.into(),
+        body.into(),
+        chrono::Utc::now().into(),
+        account_id.unwrap_or(-1).into(),
+    ];
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
+    Ok(())
+}

@@ -98,6 +98,25 @@ pub enum OrderStatus {
     Rejected,
 }
 
+/// The life of a link request (DOMAIN.md, "Link requests").
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize, async_graphql::Enum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LinkRequestStatus {
+    /// Waiting for the account's owner to decide.
+    Pending,
+    /// The account's owner accepted: the account joined the requesting family.
+    Accepted,
+    /// The account's owner declined.
+    Declined,
+    /// The requesting family withdrew it.
+    Cancelled,
+    /// Nobody decided within 14 days.
+    Expired,
+}
+
 /// The state of a queued email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)", rename_all = "SCREAMING_SNAKE_CASE")]

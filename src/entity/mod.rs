@@ -11,6 +11,7 @@ pub mod group_member;
 pub mod invitation;
 pub mod invoice;
 pub mod invoice_line;
+pub mod link_request;
 pub mod outbox;
 pub mod payment;
 pub mod payment_allocation;

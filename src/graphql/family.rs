@@ -225,16 +225,13 @@ pub struct DetachReadiness {
     pub changes: Vec<String>,
 }
 
-fn optional_id(id: Option<&ID>, node_type: NodeType, field: &str) -> AppResult<Option<i64>> {
-    id.map(|id| ids::decode_input(id, node_type, field)).transpose()
-}
-
 async fn account_payload(ctx: &Context<'_>, outcome: AppResult<Change>, validate_only: bool) -> Result<AccountPayload> {
     if let Ok(change) = &outcome
         && !validate_only
-        && let Some(event) = change.event.clone()
     {
-        ctx.state()?.events.publish(ctx.db()?, event).await;
+        for event in &change.events {
+            ctx.state()?.events.publish(ctx.db()?, event.clone()).await;
+        }
     }
     // A change is shown as the mutation left it. A dry run changed nothing: it shows the
     // account as stored, and only if the viewer may already see it (a dry-run link must
@@ -287,10 +284,11 @@ impl FamilyMutation {
         let validate_only = input.validate_only;
         let outcome = async {
             let viewer = ctx.viewer()?;
-            let main_id = optional_id(input.main_account_id.as_ref(), NodeType::Account, "mainAccountId")?;
-            let group_id = optional_id(input.group_id.as_ref(), NodeType::Group, "groupId")?;
+            let main_id =
+                ids::decode_optional_input(input.main_account_id.as_ref(), NodeType::Account, "mainAccountId")?;
+            let group_id = ids::decode_optional_input(input.group_id.as_ref(), NodeType::Group, "groupId")?;
             let expected_parent_id =
-                optional_id(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
+                ids::decode_optional_input(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
             let proof = match input.proof {
                 LinkProof::EnrollmentToken(p) => {
                     Proof::EnrollmentToken { customer_number: p.customer_number, token: p.token }
@@ -300,8 +298,12 @@ impl FamilyMutation {
                     Proof::Credentials { login_name: p.login_name, password: p.password }
                 }
             };
-            let request =
-                family::LinkRequest { main_account_id: main_id, proof, friendly_name: input.friendly_name, group_id };
+            let request = family::LinkAccountRequest {
+                main_account_id: main_id,
+                proof,
+                friendly_name: input.friendly_name,
+                group_id,
+            };
             family::link_account(
                 ctx.db()?,
                 ctx.settings()?,
@@ -327,11 +329,15 @@ impl FamilyMutation {
         let outcome = async {
             let viewer = ctx.viewer()?;
             let request = OrderRequest {
-                main_account_id: optional_id(input.main_account_id.as_ref(), NodeType::Account, "mainAccountId")?,
+                main_account_id: ids::decode_optional_input(
+                    input.main_account_id.as_ref(),
+                    NodeType::Account,
+                    "mainAccountId",
+                )?,
                 product_code: input.product,
                 options: input.options.map(|o| o.0).unwrap_or(serde_json::Value::Null),
                 friendly_name: input.friendly_name,
-                group_id: optional_id(input.group_id.as_ref(), NodeType::Group, "groupId")?,
+                group_id: ids::decode_optional_input(input.group_id.as_ref(), NodeType::Group, "groupId")?,
             };
             family::order_secondary_account(
                 ctx.db()?,
@@ -361,7 +367,7 @@ impl FamilyMutation {
             let viewer = ctx.viewer()?;
             let account_id = ids::decode_input(&input.account_id, NodeType::Account, "accountId")?;
             let expected_parent_id =
-                optional_id(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
+                ids::decode_optional_input(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
             family::detach_account(
                 ctx.db()?,
                 &viewer,
@@ -389,9 +395,9 @@ impl FamilyMutation {
         let outcome = async {
             let viewer = ctx.viewer()?;
             let account_id = ids::decode_input(&input.account_id, NodeType::Account, "accountId")?;
-            let group_id = optional_id(input.group_id.as_ref(), NodeType::Group, "groupId")?;
+            let group_id = ids::decode_optional_input(input.group_id.as_ref(), NodeType::Group, "groupId")?;
             let expected_parent_id =
-                optional_id(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
+                ids::decode_optional_input(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
             family::update_linked_account(
                 ctx.db()?,
                 &viewer,
@@ -426,7 +432,7 @@ impl FamilyMutation {
                 ebill_notifications: input.settings.ebill_notifications,
             };
             let account = family::update_account_settings(ctx.db()?, &viewer, account_id, change).await?;
-            Ok(Change { account, event: None })
+            Ok(Change { account, events: Vec::new() })
         }
         .await;
         account_payload(ctx, outcome, false).await
@@ -442,11 +448,11 @@ impl FamilyMutation {
                 main_id: ids::decode_input(&input.main_account_id, NodeType::Account, "mainAccountId")?,
                 target_id: ids::decode_input(&input.account_id, NodeType::Account, "accountId")?,
                 friendly_name: input.friendly_name,
-                group_id: optional_id(input.group_id.as_ref(), NodeType::Group, "groupId")?,
+                group_id: ids::decode_optional_input(input.group_id.as_ref(), NodeType::Group, "groupId")?,
                 proven_token_version: None,
             };
             let expected_parent_id =
-                optional_id(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
+                ids::decode_optional_input(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
             family::admin_attach(ctx.db()?, &viewer, request, ChangeOptions { validate_only, expected_parent_id }).await
         }
         .await;
@@ -461,7 +467,7 @@ impl FamilyMutation {
             crate::domain::accounts::require_staff(&viewer)?;
             let account_id = ids::decode_input(&input.account_id, NodeType::Account, "accountId")?;
             let expected_parent_id =
-                optional_id(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
+                ids::decode_optional_input(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
             family::admin_detach(
                 ctx.db()?,
                 &viewer,

@@ -16,6 +16,7 @@ pub enum NodeType {
     Payment,
     AccountOrder,
     AuditEvent,
+    LinkRequest,
 }
 
 impl NodeType {
@@ -29,10 +30,11 @@ impl NodeType {
             NodeType::Payment => "Payment",
             NodeType::AccountOrder => "AccountOrder",
             NodeType::AuditEvent => "AuditEvent",
+            NodeType::LinkRequest => "LinkRequest",
         }
     }
 
-    const ALL: [NodeType; 8] = [
+    const ALL: [NodeType; 9] = [
         NodeType::Account,
         NodeType::User,
         NodeType::Group,
@@ -41,6 +43,7 @@ impl NodeType {
         NodeType::Payment,
         NodeType::AccountOrder,
         NodeType::AuditEvent,
+        NodeType::LinkRequest,
     ];
 }
 
@@ -65,6 +68,11 @@ pub fn decode_input(id: &ID, expected: NodeType, field: &str) -> AppResult<i64> 
         Some((t, n)) if t == expected => Ok(n),
         _ => Err(AppError::User(crate::domain::refusal::not_found(&expected.name().to_lowercase(), field))),
     }
+}
+
+/// The same for an optional input: None stays None.
+pub fn decode_optional_input(id: Option<&ID>, expected: NodeType, field: &str) -> AppResult<Option<i64>> {
+    id.map(|id| decode_input(id, expected, field)).transpose()
 }
 
 /// The number inside a global id of the expected type, or None (for lookups answering null).

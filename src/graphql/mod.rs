@@ -10,6 +10,7 @@ pub mod group;
 pub mod ids;
 pub mod invoice;
 pub mod limits;
+pub mod link_request;
 pub mod links;
 pub mod node;
 pub mod payload;
@@ -38,6 +39,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     user::UserMutation,
     family::FamilyMutation,
+    link_request::LinkRequestMutation,
     group::GroupMutation,
     admin::AdminMutation,
     invoice::InvoiceMutation,
@@ -71,7 +73,7 @@ pub const INTROSPECTION_DEPTH: usize = 16;
 
 /// Descriptions of the types async-graphql generates or merges, which have no doc comment
 /// of their own: the connections and the three roots. Every type in the SDL has one.
-const GENERATED_TYPE_DESCRIPTIONS: [(&str, &str); 9] = [
+const GENERATED_TYPE_DESCRIPTIONS: [(&str, &str); 10] = [
     (
         "QueryRoot",
         "What can be read: the signed-in viewer and every account it may see, objects by global id, invoices and open items, the product catalogue and the audit log.",
@@ -91,6 +93,7 @@ const GENERATED_TYPE_DESCRIPTIONS: [(&str, &str); 9] = [
     ("AuditEventConnection", "A page of audit events, newest first (Relay connection)."),
     ("CollectiveInvoiceConnection", "A page of collective invoices (Relay connection)."),
     ("InvoiceConnection", "A page of invoices (Relay connection)."),
+    ("LinkRequestConnection", "A page of link requests, newest first (Relay connection)."),
     (
         "OpenItemsConnection",
         "A page of open invoices across your accounts, earliest due first, with the totals of every match (Relay connection).",

@@ -11,11 +11,13 @@ use crate::graphql::family::AccountOrder;
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::{CollectiveInvoice, Invoice};
+use crate::graphql::link_request::LinkRequest;
 use crate::graphql::payment::Payment;
 use crate::graphql::user::User;
 use crate::read::accounts;
 use crate::read::loaders::{
-    AccountKey, AccountOrderKey, AuditEventKey, CollectiveInvoiceKey, GroupKey, InvoiceKey, PaymentKey, UserKey,
+    AccountKey, AccountOrderKey, AuditEventKey, CollectiveInvoiceKey, GroupKey, InvoiceKey, LinkRequestKey, PaymentKey,
+    UserKey,
 };
 
 /// An object with a global id.
@@ -30,6 +32,7 @@ pub enum Node {
     Payment(Payment),
     AccountOrder(AccountOrder),
     AuditEvent(AuditEvent),
+    LinkRequest(LinkRequest),
 }
 
 async fn load_node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
@@ -50,6 +53,9 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
         }
         NodeType::AuditEvent => loader.load_one(AuditEventKey(number)).await?.map(|e| Node::AuditEvent(AuditEvent(e))),
         NodeType::Payment => loader.load_one(PaymentKey(number)).await?.map(|p| Node::Payment(Payment(p))),
+        NodeType::LinkRequest => {
+            loader.load_one(LinkRequestKey(number)).await?.map(|r| Node::LinkRequest(LinkRequest(r)))
+        }
     })
 }
 

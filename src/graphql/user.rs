@@ -2,21 +2,23 @@
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
-use crate::domain::access::Viewer;
+use crate::domain::access::{LinkRequestDirection, Viewer};
 use crate::domain::groups as group_service;
 use crate::domain::identity::{self, EnrollInput as EnrollCommand, SignedIn};
+use crate::entity::enums::LinkRequestStatus;
 use crate::entity::user;
 use crate::error::{AppError, AppResult, UserError};
 use crate::graphql::account::Account;
-use crate::graphql::connection::{connection_from_rows, decode_cursor, page_size};
+use crate::graphql::connection::{IdConnection, connection_from_rows, decode_cursor, page_size};
 use crate::graphql::context::{ContextExt, announce_access_changed};
 use crate::graphql::group::Group;
 use crate::graphql::ids::{self, NodeType};
+use crate::graphql::link_request::LinkRequest;
 use crate::graphql::payload::into_payload;
 use crate::graphql::prefetch;
 use crate::graphql::tree::{AccountTree, Prefetched};
 use crate::read::loaders::AccountKey;
-use crate::read::{accounts, groups};
+use crate::read::{accounts, groups, link_requests};
 
 /// A login of the portal.
 pub struct User(pub user::Model);
@@ -74,6 +76,29 @@ impl User {
         let crate::read::tree::Page { accounts, secondary_counts, secondaries } = rows;
         let page = connection_from_rows(accounts, first, after_id.is_some(), |a| a.id, Account);
         Ok(AccountTree::new(page, loader, Prefetched { secondary_counts, secondaries, relations }))
+    }
+    /// Link requests of your families (OUTGOING) and for accounts you own (INCOMING),
+    /// newest first. Empty for any user but yourself.
+    #[graphql(complexity = "crate::graphql::connection::page_cost(first, child_complexity)")]
+    async fn link_requests(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge seen.")] after: Option<String>,
+        #[graphql(desc = "Only requests you sent (OUTGOING) or may decide (INCOMING); both when omitted.")]
+        direction: Option<LinkRequestDirection>,
+        #[graphql(desc = "Only requests in this status as it reads now (a pending one past its expiry is EXPIRED).")]
+        status: Option<LinkRequestStatus>,
+    ) -> Result<IdConnection<LinkRequest>> {
+        let first = page_size(first)?;
+        let after_id = decode_cursor::<i64>(after.as_deref())?;
+        let viewer = ctx.viewer()?;
+        let rows = if viewer.user.id == self.0.id {
+            link_requests::page(ctx.db()?, &viewer, direction, status, after_id.unwrap_or(i64::MAX), first).await?
+        } else {
+            Vec::new()
+        };
+        Ok(connection_from_rows(rows, first, after_id.is_some(), |r| r.request.id, LinkRequest))
     }
     /// The groups this user is a member of, across families.
     async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Group>> {

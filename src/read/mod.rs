@@ -8,7 +8,7 @@
 //!
 //! - `loaders`: the per-request `Reader` and one DataLoader key per relation.
 //! - `tree`: a page of accounts with their first secondaries and relations, in one go.
-//! - `accounts`, `invoices`, `groups`, `audit`, `products`, `events`, `documents`, `outbox`: the
+//! - `accounts`, `invoices`, `groups`, `link_requests`, `audit`, `products`, `events`, `documents`, `outbox`: the
 //!   lists, lookups and downloads the resolvers and handlers ask for.
 //! - `rows`, `invoice_page`: decoding of the hot rows by position.
 
@@ -19,6 +19,7 @@ pub mod events;
 pub mod groups;
 pub mod invoice_page;
 pub mod invoices;
+pub mod link_requests;
 pub mod loaders;
 pub mod outbox;
 pub mod products;

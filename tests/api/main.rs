@@ -20,6 +20,7 @@ mod graphiql;
 mod hardening;
 mod identity;
 mod layers;
+mod link_requests;
 mod outbox;
 mod payments;
 mod policy;

@@ -131,7 +131,7 @@ pub async fn detach_account(
     record_account_change(&txn, viewer, action, main.id, before, &account).await?;
     finish(txn, options).await?;
     let event = Event::TreeChanged { kind: TreeChangeKind::Detached, main_account_id: main.id, account_id: account.id };
-    Ok(Change { account, event: Some(event) })
+    Ok(Change { account, events: vec![event] })
 }
 
 /// Staff detach (and optionally deactivate) any secondary.

@@ -42,7 +42,7 @@ pub struct AttachRequest {
 }
 
 /// The shared core of link and staff attach (DOMAIN.md invariants 1 and 2).
-async fn attach_locked(
+pub(super) async fn attach_locked(
     txn: &DatabaseTransaction,
     actor: &Viewer,
     action: &'static str,
@@ -98,11 +98,11 @@ async fn attach_locked(
     let account = active.update(txn).await?;
     record_account_change(txn, actor, action, main.id, before, &account).await?;
     let event = Event::TreeChanged { kind: TreeChangeKind::Attached, main_account_id: main.id, account_id: account.id };
-    Ok(Change { account, event: Some(event) })
+    Ok(Change { account, events: vec![event] })
 }
 
 /// What `linkAccount` asks for.
-pub struct LinkRequest {
+pub struct LinkAccountRequest {
     /// Defaults to the viewer's home account.
     pub main_account_id: Option<i64>,
     pub proof: Proof,
@@ -116,10 +116,10 @@ pub async fn link_account(
     settings: &Settings,
     client: &str,
     viewer: &Viewer,
-    request: LinkRequest,
+    request: LinkAccountRequest,
     options: ChangeOptions,
 ) -> AppResult<Change> {
-    let LinkRequest { main_account_id, proof, friendly_name, group_id } = request;
+    let LinkAccountRequest { main_account_id, proof, friendly_name, group_id } = request;
     let main_id = main_or_home(viewer, main_account_id)?;
     managed_main(db, viewer, main_id, "mainAccountId").await?;
     let (target_id, proven_token_version) = match proof {

@@ -1,6 +1,8 @@
 //! Account families, by what a customer does with one:
 //!
 //! - `link.rs`: "Add New Account" with a proof, and staff attach (DOMAIN.md invariants 1-3);
+//! - `link_requests.rs`: linking with consent: a request by customer number that the
+//!   account's owner accepts or declines;
 //! - `order.rs`: order a new secondary account;
 //! - `detach.rs`: detach or remove a secondary, and the readiness report that says what a
 //!   detach would meet (one list of preconditions for both);
@@ -14,6 +16,7 @@
 
 mod detach;
 mod link;
+mod link_requests;
 mod order;
 mod rename;
 mod settings;
@@ -30,7 +33,11 @@ use crate::error::{AppError, AppResult, UserErrorCode};
 use crate::events::Event;
 
 pub use detach::{DetachReadiness, admin_detach, detach_account, detach_readiness};
-pub use link::{AttachRequest, LinkRequest, Proof, admin_attach, link_account};
+pub use link::{AttachRequest, LinkAccountRequest, Proof, admin_attach, link_account};
+pub use link_requests::{
+    LIFETIME_DAYS, LinkRequestRecord, MOST_PENDING_PER_FAMILY, NewLinkRequest, RequestingMain, accept_link_request,
+    cancel_link_request, decline_link_request, request_link, status_condition, status_now,
+};
 pub use order::{OrderRequest, order_secondary_account};
 pub use rename::update_linked_account;
 pub use settings::{SettingsChange, check_e164, update_account_settings};
@@ -73,7 +80,8 @@ pub struct ChangeOptions {
 /// What a hierarchy mutation did (or, with `validate_only`, would do).
 pub struct Change {
     pub account: account::Model,
-    pub event: Option<Event>,
+    /// What to publish once committed.
+    pub events: Vec<Event>,
 }
 
 /// Commits or, for `validate_only`, rolls back.

@@ -52,6 +52,6 @@ pub async fn update_linked_account(
     let account = active.update(&txn).await?;
     record_account_change(&txn, viewer, "account.updated", main.id, before, &account).await?;
     finish(txn, options).await?;
-    let event = kind.map(|kind| Event::TreeChanged { kind, main_account_id: main.id, account_id: account.id });
-    Ok(Change { account, event })
+    let events = kind.map(|kind| Event::TreeChanged { kind, main_account_id: main.id, account_id: account.id });
+    Ok(Change { account, events: events.into_iter().collect() })
 }

@@ -215,6 +215,7 @@ macro_rules! page_of {
 mod accounts;
 mod groups;
 mod invoices;
+mod link_requests;
 
 pub use accounts::{
     AccountKey, AccountOrderKey, AuditEventKey, ProductKey, SecondariesPage, SecondaryCountKey, UserKey,
@@ -224,3 +225,4 @@ pub use invoices::{
     CollectiveInvoiceKey, CollectiveInvoicesPage, CollectiveMembersPage, CollectiveWholeKey, InvoiceKey,
     InvoiceLinesKey, InvoicesPage, OpenBalanceKey, PaymentInvoicesKey, PaymentKey,
 };
+pub use link_requests::LinkRequestKey;
