@@ -21,6 +21,9 @@ pub enum TreeChangeKind {
     Regrouped,
     /// An account got another friendly name.
     Renamed,
+    /// A secondary moved from one family to another in one step (both families are
+    /// told; it was never standalone in between).
+    Moved,
 }
 
 /// One event, small enough for a NOTIFY payload.

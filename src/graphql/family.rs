@@ -1,5 +1,5 @@
-//! Family mutations: link, order, detach/remove, rename/regroup, settings, staff attach
-//! and detach; the `detachReadiness` query; the `AccountOrder` type.
+//! Family mutations: link, order, detach/remove, move, rename/regroup, settings, staff
+//! attach and detach; the `detachReadiness` query; the `AccountOrder` type.
 
 use async_graphql::{Context, ID, InputObject, Json, Object, OneofObject, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -107,6 +107,22 @@ pub struct UpdateLinkedAccountInput {
     pub group_id: Option<ID>,
     /// Refuse if the account's parent is not this one any more.
     pub expected_parent_id: Option<ID>,
+    /// Check and report only; change nothing.
+    #[graphql(default)]
+    pub validate_only: bool,
+}
+
+/// Input of `moveAccount`.
+#[derive(InputObject)]
+pub struct MoveAccountInput {
+    /// The secondary to move.
+    pub account_id: ID,
+    /// Refuse (STALE_PARENT) if the account's parent is not this one any more.
+    pub expected_parent_id: Option<ID>,
+    /// The main account of the family it moves to.
+    pub to_main_account_id: ID,
+    /// The group it joins there; defaults to that family's Default Group.
+    pub group_id: Option<ID>,
     /// Check and report only; change nothing.
     #[graphql(default)]
     pub validate_only: bool,
@@ -382,6 +398,27 @@ impl FamilyMutation {
             // The removed account's logins are signed out: their websockets close too.
             announce_access_changed(ctx, None).await?;
         }
+        account_payload(ctx, outcome, validate_only).await
+    }
+
+    /// Moves a secondary to another family in one step: it is never standalone in
+    /// between. It joins the chosen group of the new family (its Default Group if none)
+    /// with billing mode INDIVIDUAL; invoices already in an open collective invoice stay
+    /// there. Needs MANAGE_ACCOUNTS on both families; both families' subscribers are told.
+    async fn move_account(&self, ctx: &Context<'_>, input: MoveAccountInput) -> Result<AccountPayload> {
+        let validate_only = input.validate_only;
+        let outcome = async {
+            let viewer = ctx.viewer()?;
+            let request = family::MoveRequest {
+                account_id: ids::decode_input(&input.account_id, NodeType::Account, "accountId")?,
+                to_main_account_id: ids::decode_input(&input.to_main_account_id, NodeType::Account, "toMainAccountId")?,
+                group_id: ids::decode_optional_input(input.group_id.as_ref(), NodeType::Group, "groupId")?,
+            };
+            let expected_parent_id =
+                ids::decode_optional_input(input.expected_parent_id.as_ref(), NodeType::Account, "expectedParentId")?;
+            family::move_account(ctx.db()?, &viewer, request, ChangeOptions { validate_only, expected_parent_id }).await
+        }
+        .await;
         account_payload(ctx, outcome, validate_only).await
     }
 

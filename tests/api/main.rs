@@ -21,6 +21,7 @@ mod hardening;
 mod identity;
 mod layers;
 mod link_requests;
+mod moving;
 mod outbox;
 mod payments;
 mod policy;

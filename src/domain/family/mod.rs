@@ -3,6 +3,7 @@
 //! - `link.rs`: "Add New Account" with a proof, and staff attach (DOMAIN.md invariants 1-3);
 //! - `link_requests.rs`: linking with consent: a request by customer number that the
 //!   account's owner accepts or declines;
+//! - `move_account.rs`: a secondary moves to another family in one step;
 //! - `order.rs`: order a new secondary account;
 //! - `detach.rs`: detach or remove a secondary, and the readiness report that says what a
 //!   detach would meet (one list of preconditions for both);
@@ -17,6 +18,7 @@
 mod detach;
 mod link;
 mod link_requests;
+mod move_account;
 mod order;
 mod rename;
 mod settings;
@@ -38,6 +40,7 @@ pub use link_requests::{
     LIFETIME_DAYS, LinkRequestRecord, MOST_PENDING_PER_FAMILY, NewLinkRequest, RequestingMain, accept_link_request,
     cancel_link_request, decline_link_request, request_link, status_condition, status_now,
 };
+pub use move_account::{MoveRequest, move_account};
 pub use order::{OrderRequest, order_secondary_account};
 pub use rename::update_linked_account;
 pub use settings::{SettingsChange, check_e164, update_account_settings};
@@ -80,7 +83,7 @@ pub struct ChangeOptions {
 /// What a hierarchy mutation did (or, with `validate_only`, would do).
 pub struct Change {
     pub account: account::Model,
-    /// What to publish once committed.
+    /// What to publish once committed (a move tells both families).
     pub events: Vec<Event>,
 }
 
