@@ -1,7 +1,8 @@
 //! The access policy's two forms agree: for random families, groups, grants, detached and
 //! moved accounts (whose group may still name another family's group) and staff, every
 //! viewer's SQL selection of the accounts with a permission equals the row-by-row
-//! decision, on the suite's database.
+//! decision, on the suite's database; and so does every viewer's SQL selection of link
+//! requests (each direction) with the row-by-row sides of each request.
 
 use std::collections::BTreeSet;
 
@@ -9,10 +10,10 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
-use canopy::domain::access::{Permission, Viewer};
+use canopy::domain::access::{LinkRequestDirection, Permission, Viewer};
 use canopy::domain::accounts::{NewAccount, insert_account};
-use canopy::entity::enums::AccountStatus;
-use canopy::entity::{account, group, group_member, product, user};
+use canopy::entity::enums::{AccountStatus, LinkRequestStatus};
+use canopy::entity::{account, group, group_member, link_request, product, user};
 
 use crate::helpers::TestApp;
 
@@ -105,6 +106,25 @@ async fn insert(app: &TestApp, world: &World) -> Vec<user::Model> {
         }
         active.update(&txn).await.unwrap();
     }
+    // A link request from every account's family for the next account, and one for a
+    // customer number that names no account.
+    for (n, from) in accounts.iter().enumerate() {
+        let target = &accounts[(n + 1) % accounts.len()];
+        for (number, target_id) in [(target.customer_number.clone(), Some(target.id)), ("1000000000".into(), None)] {
+            link_request::ActiveModel {
+                main_account_id: Set(from.id),
+                customer_number: Set(number),
+                target_account_id: Set(target_id),
+                status: Set(LinkRequestStatus::Pending),
+                created_at: Set(now),
+                expires_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .unwrap();
+        }
+    }
     let mut users = Vec::new();
     for (staff, home, joined) in &world.users {
         let login = format!("policy-{}", NEXT_LOGIN.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
@@ -158,6 +178,31 @@ async fn check(app: &TestApp, users: Vec<user::Model>) -> Result<(), TestCaseErr
                 account::Entity::find().filter(condition).all(&app.db).await.unwrap().iter().map(|a| a.id).collect();
             let decided: BTreeSet<i64> = all.iter().filter(|a| decide(a)).map(|a| a.id).collect();
             prop_assert_eq!(selected, decided, "{} of {:?}", name, viewer.grants());
+        }
+        let requests = link_request::Entity::find().all(&app.db).await.unwrap();
+        for direction in [None, Some(LinkRequestDirection::Incoming), Some(LinkRequestDirection::Outgoing)] {
+            let selected: BTreeSet<i64> = link_request::Entity::find()
+                .filter(viewer.link_requests_visible(direction))
+                .all(&app.db)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            let decided: BTreeSet<i64> = requests
+                .iter()
+                .filter(|r| {
+                    let target = r.target_account_id.and_then(|t| all.iter().find(|a| a.id == t));
+                    let sides = viewer.link_request_sides(r.main_account_id, target);
+                    match direction {
+                        None => sides.any(),
+                        Some(LinkRequestDirection::Incoming) => sides.deciding,
+                        Some(LinkRequestDirection::Outgoing) => sides.requesting,
+                    }
+                })
+                .map(|r| r.id)
+                .collect();
+            prop_assert_eq!(selected, decided, "link requests {:?} of {:?}", direction, viewer.grants());
         }
     }
     Ok(())
