@@ -15,7 +15,8 @@ use crate::graphql::ids::{self, NodeType};
 use crate::graphql::invoice::{CollectiveInvoice, Invoice};
 use crate::graphql::prewritten::{Prewritten, PrewrittenConnection};
 use crate::graphql::product::Product;
-use crate::graphql::scalars::{Cents, Money};
+use crate::graphql::scalars::{Cents, Date, Money};
+use crate::graphql::spend::{self, AccountSpend, SpendBucket, SpendGranularity};
 use crate::read::loaders::{
     AccountKey, CollectiveInvoicesPage, GroupKey, InvoicesPage, OpenBalanceKey, ProductKey, SecondariesPage,
     SecondaryCountKey,
@@ -123,6 +124,39 @@ impl Account {
             .into_iter()
             .map(|(currency, cents)| Prewritten(Money { amount_cents: Cents(cents), currency }))
             .collect())
+    }
+
+    /// What the account was billed from `from` to `to` (both included), per period and
+    /// currency: its invoices issued in that range (by the UTC day of `issuedAt`) that are
+    /// not void, open and paid alike. One bucket per period and currency with invoices,
+    /// ordered by `periodStart` and then `currency`. Empty without VIEW_INVOICES. A range
+    /// longer than 10 years, or `from` after `to`, is refused (GRAPHQL_VALIDATION_FAILED).
+    #[graphql(complexity = "crate::graphql::spend::spend_cost(from, to, granularity, child_complexity)")]
+    async fn spend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The first day of the range (UTC).")] from: Date,
+        #[graphql(desc = "The last day of the range, included (UTC); before `from` plus 10 years.")] to: Date,
+        #[graphql(desc = "The length of each period (default MONTH).", default_with = "SpendGranularity::Month")]
+        granularity: SpendGranularity,
+    ) -> Result<Vec<SpendBucket>> {
+        spend::spend_of(ctx, &self.0, from, to, granularity).await
+    }
+
+    /// The spend of the family this main account heads, as `spend` counts it: one row per
+    /// account of the family (the main first, then its secondaries oldest first) on which
+    /// you have VIEW_INVOICES, each with its buckets (empty when nothing was billed). A
+    /// standalone account's family is itself. Empty for a secondary: ask its main.
+    #[graphql(complexity = "crate::graphql::spend::family_spend_cost(from, to, granularity, child_complexity)")]
+    async fn family_spend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The first day of the range (UTC).")] from: Date,
+        #[graphql(desc = "The last day of the range, included (UTC); before `from` plus 10 years.")] to: Date,
+        #[graphql(desc = "The length of each period (default MONTH).", default_with = "SpendGranularity::Month")]
+        granularity: SpendGranularity,
+    ) -> Result<Vec<AccountSpend>> {
+        spend::family_spend_of(ctx, &self.0, from, to, granularity).await
     }
 
     /// The account's invoices, newest first (empty without VIEW_INVOICES).

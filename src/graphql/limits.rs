@@ -23,6 +23,7 @@ use async_graphql::{Data, Executor, Name, Request, Response, Value, Variables};
 
 use crate::error::{ErrorCode, coded_server_error};
 use crate::graphql::connection::page_cost;
+use crate::graphql::spend;
 use crate::graphql::{AppSchema, INTROSPECTION_DEPTH, MAX_COMPLEXITY, MAX_DEPTH};
 
 /// Most fields one operation may select (fragments counted where they are spread).
@@ -61,7 +62,8 @@ struct Reach {
 
 /// The cost of one field as async-graphql's complexity check charges it: a connection
 /// its page size times what it selects (`connection::page_cost`), `nodes` the number of
-/// ids times what it selects, any other field 1 plus what it selects.
+/// ids times what it selects, `spend` and `familySpend` the periods of their range times
+/// what they select (`spend::cost_by_name`), any other field 1 plus what it selects.
 fn field_cost(field: &Field, variables: &Variables, paged: &HashSet<String>, selected: usize) -> usize {
     let argument = |name: &str| {
         let value = &field.get_argument(name)?.node;
@@ -72,6 +74,9 @@ fn field_cost(field: &Field, variables: &Variables, paged: &HashSet<String>, sel
         && let Some(Value::List(ids)) = argument("ids")
     {
         return 1 + ids.len() * selected;
+    }
+    if let Some(cost) = spend::cost_by_name(name, argument, selected) {
+        return cost;
     }
     if paged.contains(name) {
         let first = match argument("first") {

@@ -19,6 +19,7 @@ pub mod prefetch;
 pub mod prewritten;
 pub mod product;
 pub mod scalars;
+pub mod spend;
 pub mod subscription;
 pub mod tree;
 pub mod user;

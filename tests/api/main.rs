@@ -27,5 +27,6 @@ mod payments;
 mod policy;
 mod processes;
 mod schema;
+mod spend;
 mod tree_walk;
 mod trust;

@@ -3,7 +3,8 @@
 //! is simply not in the map, exactly like a missing one.
 //!
 //! By area: `accounts` (accounts, secondaries, products, users, orders, audit events),
-//! `invoices` (invoices, collective invoices, balances, payments) and `groups`. Pages
+//! `invoices` (invoices, collective invoices, balances, payments), `groups` and `spend`
+//! (what accounts and families were billed per period, for dashboards). Pages
 //! under a parent (a main's secondaries, a group's accounts, ...) all go through
 //! `pages_per_parent`: keys grouped by page shape, one `first_rows_per` statement per
 //! shape, rows handed back to their parents.
@@ -216,6 +217,7 @@ mod accounts;
 mod groups;
 mod invoices;
 mod link_requests;
+mod spend;
 
 pub use accounts::{
     AccountKey, AccountOrderKey, AuditEventKey, ProductKey, SecondariesPage, SecondaryCountKey, UserKey,
@@ -226,3 +228,4 @@ pub use invoices::{
     InvoiceLinesKey, InvoicesPage, OpenBalanceKey, PaymentInvoicesKey, PaymentKey,
 };
 pub use link_requests::LinkRequestKey;
+pub use spend::{FamilySpendKey, SpendBucket, SpendGranularity, SpendKey, SpendShape};
