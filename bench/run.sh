@@ -5,6 +5,7 @@
 #
 #   bench/run.sh                      # 2,000 mains x 25 secondaries x 12 invoices
 #   MAINS=40000 bench/run.sh          # the 1,000,000-account variant
+#   BIN=path/to/canopy bench/run.sh   # a binary built elsewhere
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth); installs wrk from Debian if missing.
 set -euo pipefail
@@ -29,8 +30,12 @@ command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteract
 PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | tail -1)
 
 echo "== build"
-cargo build --release --quiet
-BIN=target/release/canopy
+# BIN=path/to/canopy runs a binary built elsewhere; otherwise build this checkout (into
+# CARGO_TARGET_DIR when that is set).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=${CARGO_TARGET_DIR:-target}/release/canopy
+fi
 
 echo "== database $DB"
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"

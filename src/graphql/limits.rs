@@ -13,9 +13,15 @@
 //! The check wraps the schema as an `Executor` (HTTP and websockets both execute through
 //! it) rather than being a schema extension: any extension puts async-graphql on a slower
 //! path for every resolved field, and the tree query resolves about 15,000 of them.
+//!
+//! Parsing is done once per document text, not once per request: clients send the same
+//! few documents over and over (`DocumentCache`). Only the parse is reused. Everything
+//! that depends on the request runs on every request: these limits with its variables,
+//! and async-graphql's full validation (its complexity and depth with the variables too).
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
@@ -307,6 +313,41 @@ fn introspection_only(request: &mut Request) -> bool {
     })
 }
 
+/// Parsed documents by their text, the most recently used kept. A document longer than
+/// `MOST_CACHED_BYTES` is parsed each time: the cache holds at most `CACHED_DOCUMENTS`
+/// small documents (a few MiB at worst), whatever clients send.
+#[derive(Clone)]
+struct DocumentCache(Arc<Mutex<lru::LruCache<String, Arc<ExecutableDocument>>>>);
+
+const CACHED_DOCUMENTS: usize = 256;
+const MOST_CACHED_BYTES: usize = 16 * 1024;
+
+impl DocumentCache {
+    fn new() -> Self {
+        let capacity = NonZeroUsize::new(CACHED_DOCUMENTS).unwrap_or(NonZeroUsize::MIN);
+        DocumentCache(Arc::new(Mutex::new(lru::LruCache::new(capacity))))
+    }
+
+    /// Gives the request its parsed document: a copy of the cached parse of the same text,
+    /// or a fresh parse, kept for next time when it succeeded. A document that does not
+    /// parse is left to the schema, which reports the syntax error.
+    fn attach(&self, request: &mut Request) {
+        if request.query.len() > MOST_CACHED_BYTES {
+            return;
+        }
+        let cached = self.0.lock().ok().and_then(|mut cache| cache.get(request.query.as_str()).cloned());
+        if let Some(document) = cached {
+            request.set_parsed_query(document.as_ref().clone());
+            return;
+        }
+        let Ok(document) = request.parsed_query() else { return };
+        let document = Arc::new(document.clone());
+        if let Ok(mut cache) = self.0.lock() {
+            cache.put(request.query.clone(), document);
+        }
+    }
+}
+
 /// The schema behind the operation limits. Introspection-only operations run on a twin
 /// of the schema whose depth limit fits graphql-js's standard introspection query (its
 /// `TypeRef` fragment nests `ofType` ten levels deep, beyond the API's depth of 12);
@@ -317,16 +358,18 @@ pub struct LimitedSchema {
     pub schema: AppSchema,
     pub introspection: AppSchema,
     paged: Arc<HashSet<String>>,
+    documents: DocumentCache,
 }
 
 impl LimitedSchema {
     pub fn new(schema: AppSchema, introspection: AppSchema) -> Self {
         let paged = Arc::new(paged_fields(&schema));
-        Self { schema, introspection, paged }
+        Self { schema, introspection, paged, documents: DocumentCache::new() }
     }
 
     /// The schema an operation runs on, and how far it may reach.
     fn for_request(&self, request: &mut Request) -> (&AppSchema, Reach) {
+        self.documents.attach(request);
         let paged = self.paged.clone();
         match introspection_only(request) {
             true => (&self.introspection, Reach { depth: INTROSPECTION_DEPTH, paged }),

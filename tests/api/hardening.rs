@@ -292,3 +292,34 @@ async fn complexity_is_counted_as_the_engine_counts_it() {
     let over = app.gql(Some(&staff), &document, json!({"m": 99})).await;
     assert_eq!(error_code(&over), Some("QUERY_TOO_COMPLEX"), "60,003 is refused with its code: {over}");
 }
+
+#[tokio::test]
+async fn a_document_sent_again_is_checked_again_with_its_new_variables() {
+    // The server parses a document's text once and reuses the parse; every limit and
+    // rule that depends on the request's variables must still hold on the second send.
+    let app = TestApp::spawn().await;
+    let staff = app.staff_token().await;
+    let paged = "query($n: Int, $m: Int) { viewer { accounts(first: $n) { edges { node {
+        secondaries(first: $m) { edges { node { invoices(first: $m) { edges { node { lines { description } } } } } } } } } } } }";
+    let small = app.gql(Some(&staff), paged, json!({"n": 2, "m": 2})).await;
+    assert!(small.get("errors").is_none(), "{small}");
+    let costly = app.gql(Some(&staff), paged, json!({"n": 100, "m": 100})).await;
+    assert_eq!(error_code(&costly), Some("QUERY_TOO_COMPLEX"), "{costly}");
+    // A variable of the wrong type, after the same text ran with a right one.
+    let node = "query($id: ID!) { node(id: $id) { id } }";
+    let fine = app.gql(Some(&staff), node, json!({"id": "QWNjb3VudDox"})).await;
+    assert!(fine.get("errors").is_none(), "{fine}");
+    let wrong = app.gql(Some(&staff), node, json!({"id": 12.5})).await;
+    assert_eq!(error_code(&wrong), Some("GRAPHQL_VALIDATION_FAILED"), "{wrong}");
+    // A NUL in a variable of a document that ran clean before.
+    let login = "mutation($n: String!) { login(input: {loginName: $n, password: \"x\"}) { userErrors { code } } }";
+    app.gql(None, login, json!({"n": "someone"})).await;
+    let nul = app.gql(None, login, json!({"n": "some\u{0}one"})).await;
+    assert_eq!(error_code(&nul), Some("INVALID_INPUT"), "{nul}");
+    // @include with a variable decides per request.
+    let include = "query($with: Boolean!) { viewer { isStaff loginName @include(if: $with) } }";
+    let with = app.data(Some(&staff), include, json!({"with": true})).await;
+    let without = app.data(Some(&staff), include, json!({"with": false})).await;
+    assert_eq!(with["viewer"]["loginName"], json!(crate::helpers::STAFF_LOGIN));
+    assert_eq!(without["viewer"], json!({"isStaff": true}));
+}
