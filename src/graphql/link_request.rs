@@ -134,6 +134,25 @@ fn link_request_payload(outcome: AppResult<LinkRequestRecord>) -> Result<LinkReq
     })
 }
 
+/// A decision that only closes a request: by the account's owner or by the requester.
+enum Closing {
+    Decline,
+    Cancel,
+}
+
+async fn close(ctx: &Context<'_>, input: LinkRequestDecisionInput, closing: Closing) -> Result<LinkRequestPayload> {
+    let outcome = async {
+        let viewer = ctx.viewer()?;
+        let id = ids::decode_input(&input.link_request_id, NodeType::LinkRequest, "linkRequestId")?;
+        match closing {
+            Closing::Decline => family::decline_link_request(ctx.db()?, &viewer, id).await,
+            Closing::Cancel => family::cancel_link_request(ctx.db()?, &viewer, id).await,
+        }
+    }
+    .await;
+    link_request_payload(outcome)
+}
+
 #[derive(Default)]
 pub struct LinkRequestMutation;
 
@@ -197,13 +216,7 @@ impl LinkRequestMutation {
         ctx: &Context<'_>,
         input: LinkRequestDecisionInput,
     ) -> Result<LinkRequestPayload> {
-        let outcome = async {
-            let viewer = ctx.viewer()?;
-            let id = ids::decode_input(&input.link_request_id, NodeType::LinkRequest, "linkRequestId")?;
-            family::decline_link_request(ctx.db()?, &viewer, id).await
-        }
-        .await;
-        link_request_payload(outcome)
+        close(ctx, input, Closing::Decline).await
     }
 
     /// Withdraws a pending link request your family sent.
@@ -212,12 +225,6 @@ impl LinkRequestMutation {
         ctx: &Context<'_>,
         input: LinkRequestDecisionInput,
     ) -> Result<LinkRequestPayload> {
-        let outcome = async {
-            let viewer = ctx.viewer()?;
-            let id = ids::decode_input(&input.link_request_id, NodeType::LinkRequest, "linkRequestId")?;
-            family::cancel_link_request(ctx.db()?, &viewer, id).await
-        }
-        .await;
-        link_request_payload(outcome)
+        close(ctx, input, Closing::Cancel).await
     }
 }
