@@ -30,9 +30,9 @@ use sea_orm::{
 use serde_json::json;
 
 use super::link::{AttachRequest, attach_locked};
-use super::{Change, ChangeOptions, family_group, main_or_home, managed_main};
+use super::{Change, ChangeOptions, family_group, lock_active_main, main_or_home, managed_main};
 use crate::domain::access::{LinkRequestSides, Viewer};
-use crate::domain::accounts::{lock_accounts, validate_name};
+use crate::domain::accounts::validate_name;
 use crate::domain::audit::AuditEntry;
 use crate::domain::notify;
 use crate::domain::refusal::{self, refuse};
@@ -166,17 +166,7 @@ pub async fn request_link(
     let now = Utc::now();
     let txn = db.begin().await?;
     mark_expired(&txn, main_id, now).await?;
-    let main = lock_accounts(&txn, vec![main_id])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| AppError::User(refusal::not_found("account", "mainAccountId")))?;
-    if main.parent_id.is_some() {
-        return Err(AppError::User(refusal::secondary_cannot_have_secondaries()));
-    }
-    if main.status != AccountStatus::Active {
-        return Err(AppError::User(refusal::main_deactivated()));
-    }
+    let main = lock_active_main(&txn, main_id).await?;
     let group_id = match new.group_id {
         Some(id) => Some(family_group(&txn, main.id, Some(id)).await?),
         None => None,

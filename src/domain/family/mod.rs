@@ -30,6 +30,7 @@ use crate::domain::access::{Permission, Viewer};
 use crate::domain::accounts::{default_group_of, lock_accounts};
 use crate::domain::audit::AuditEntry;
 use crate::domain::refusal::{self, refuse};
+use crate::entity::enums::AccountStatus;
 use crate::entity::{account, group};
 use crate::error::{AppError, AppResult, UserErrorCode};
 use crate::events::Event;
@@ -123,6 +124,23 @@ pub async fn lock_account_and_main(
         (Some(main), Some(account)) => Ok((main, account)),
         _ => Err(AppError::User(refusal::not_found("account", "accountId"))),
     }
+}
+
+/// The main account a family is about to grow under, locked: it must still be able to
+/// have secondaries (not a secondary itself, not deactivated) now that the lock is held.
+async fn lock_active_main(txn: &DatabaseTransaction, main_id: i64) -> AppResult<account::Model> {
+    let main = lock_accounts(txn, vec![main_id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::User(refusal::not_found("account", "mainAccountId")))?;
+    if main.parent_id.is_some() {
+        return Err(AppError::User(refusal::secondary_cannot_have_secondaries()));
+    }
+    if main.status != AccountStatus::Active {
+        return Err(AppError::User(refusal::main_deactivated()));
+    }
+    Ok(main)
 }
 
 /// The main account a family mutation is about: the one named, else the viewer's home.

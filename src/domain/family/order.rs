@@ -4,13 +4,13 @@
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 use serde_json::{Value, json};
 
-use super::{ChangeOptions, family_group, finish, main_or_home, managed_main};
+use super::{ChangeOptions, family_group, finish, lock_active_main, main_or_home, managed_main};
 use crate::domain::access::Viewer;
-use crate::domain::accounts::{NewAccount, insert_account, lock_accounts, product_by_code, validate_name};
+use crate::domain::accounts::{NewAccount, insert_account, product_by_code, validate_name};
 use crate::domain::audit::AuditEntry;
 use crate::domain::notify;
 use crate::domain::refusal::{self, refuse};
-use crate::entity::enums::{AccountStatus, OrderStatus};
+use crate::entity::enums::OrderStatus;
 use crate::entity::{account, account_order};
 use crate::error::{AppError, AppResult, UserErrorCode};
 use crate::events::{Event, TreeChangeKind};
@@ -85,17 +85,7 @@ pub async fn order_secondary_account(
     let friendly_name = request.friendly_name.as_deref().map(|n| validate_name(n, "friendlyName")).transpose()?;
     let txn = db.begin().await?;
     managed_main(&txn, viewer, main_id, "mainAccountId").await?;
-    let main = lock_accounts(&txn, vec![main_id])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| AppError::User(refusal::not_found("account", "mainAccountId")))?;
-    if main.parent_id.is_some() {
-        return Err(AppError::User(refusal::secondary_cannot_have_secondaries()));
-    }
-    if main.status != AccountStatus::Active {
-        return Err(AppError::User(refusal::main_deactivated()));
-    }
+    let main = lock_active_main(&txn, main_id).await?;
     let product = product_by_code(&txn, request.product_code.trim())
         .await?
         .filter(|p| p.orderable)
