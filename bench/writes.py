@@ -180,13 +180,15 @@ class World:
                 "AND NOT EXISTS (SELECT 1 FROM users u WHERE u.login_key LIKE 'benchowner%' AND u.home_account_id = a.id)",
             )
             self.pool = [int(r[0]) for r in pool]
+            self.hot_offset = random.randrange(len(self.families))  # fresh hot families each phase
             self.linking = collections.deque(maxlen=64)  # accounts being linked right now
             self.recent_pays = collections.deque(maxlen=256)  # (main, key, invoice ids)
 
     def family(self, started):
         if random.random() < HOT_SHARE:
             epoch = int((time.monotonic() - started) / HOT_PERIOD_S)
-            return self.families[(epoch * HOT_FAMILIES + random.randrange(HOT_FAMILIES)) % len(self.families)]
+            hot = self.hot_offset + epoch * HOT_FAMILIES + random.randrange(HOT_FAMILIES)
+            return self.families[hot % len(self.families)]
         return random.choice(self.families)
 
     def family_accounts(self, main):

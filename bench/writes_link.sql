@@ -8,12 +8,17 @@
 -- Group, the token version bumped, the account attached, the audit event; after the
 -- commit, the NOTIFY that carries the event to every replica. The HMAC check of the token
 -- runs in Rust and costs the database nothing.
--- Two statements are not the server's: picking a standalone account that is not a
+-- Three statements are not the server's: the clock (for the hot set), picking a standalone account that is not a
 -- family's main (the driver knows them from its own state), and, on the locked row,
 -- "is it still standalone?" (the server checks that in Rust); when it is not, the
 -- transaction rolls back as the server's ALREADY_ATTACHED refusal does.
-\set f random(0, :families - 1)
-\set main :f * :family_size + 1
+-- Which family: as in writes.py, half of the transactions go to a hot set of 4 families
+-- that moves on every second (offset: random per phase), the rest to any family.
+SELECT CAST(floor(extract(epoch FROM clock_timestamp())) AS bigint) AS now_s \gset
+\set hot random(0, 1)
+\set f (1 - :hot) * random(0, :families - 1) + :hot * ((:offset + :now_s * 4 + random(0, 3)) % :families)
+\set fmain :f * :family_size + 1
+\set main :fmain
 \set r random(1, :last_account)
 SELECT "sessions"."id" AS "s_id", "sessions"."created_at" AS "s_created_at", "sessions"."last_seen_at" AS "s_last_seen_at", "home"."id" AS "home_active_id", "groups"."id" AS "g_id", "groups"."main_account_id" AS "g_main_account_id", "groups"."permissions" AS "g_permissions", "users"."id" AS "u_id", "users"."login_name" AS "u_login_name", "users"."login_key" AS "u_login_key", "users"."email" AS "u_email", "users"."password_hash" AS "u_password_hash", "users"."is_staff" AS "u_is_staff", "users"."home_account_id" AS "u_home_account_id", "users"."notifications_enabled" AS "u_notifications_enabled", "users"."created_at" AS "u_created_at", "users"."password_changed_at" AS "u_password_changed_at" FROM "sessions" INNER JOIN "users" ON "users"."id" = "sessions"."user_id" LEFT JOIN "accounts" AS "home" ON "home"."id" = "users"."home_account_id" AND "home"."status" = 'ACTIVE' LEFT JOIN "group_members" ON "group_members"."user_id" = "users"."id" LEFT JOIN "groups" ON "groups"."id" = "group_members"."group_id" WHERE "sessions"."token_hash" = :hash AND "sessions"."revoked_at" IS NULL AND "sessions"."expires_at" > now();
 SELECT "accounts"."id", "accounts"."customer_number", "accounts"."holder_name", "accounts"."contact_email", "accounts"."friendly_name", "accounts"."parent_id", "accounts"."group_id", "accounts"."status", "accounts"."billing_mode", "accounts"."product_id", "accounts"."token_version", "accounts"."call_forwarding_to", "accounts"."paperless_billing", "accounts"."ebill_notifications", "accounts"."created_at", "accounts"."updated_at" FROM "accounts" WHERE "accounts"."id" = :main LIMIT 1;

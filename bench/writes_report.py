@@ -74,7 +74,15 @@ def med(values):
 
 
 def report(a):
-    data = [json.load(open(f"{a.runs_dir}/run{i}.json")) for i in range(1, a.runs + 1)]
+    data = []
+    for i in range(1, a.runs + 1):
+        run = {"phases": {}, "totals": {}}
+        for phase in PHASES:
+            part = json.load(open(f"{a.runs_dir}/run{i}-{phase}.json"))
+            run["phases"][phase] = part["phases"][phase]
+            for k, v in part["totals"].items():
+                run["totals"][k] = run["totals"].get(k, 0) + v
+        data.append(run)
     pg = {}
     for line in open(f"{a.runs_dir}/pgbench.txt"):
         run, phase, tps, p50, p99, done = line.split()
@@ -137,7 +145,7 @@ def report(a):
         print()
         print("GraphQL error messages seen (first few per phase): " + "; ".join(f"`{s}`" for s in samples))
     print()
-    print("Consistency check after each run (bench/writes_check.sql): passed every time (the script stops otherwise).")
+    print("Consistency check after each phase of each run (bench/writes_check.sql): passed every time (the script stops otherwise). Per run, summed over its phases:")
     print()
     print("| run | payments made (not replays) = `payment.settled` rows = new payments | invoices paid = new allocations = invoices newly PAID | links = `account.linked` rows | detaches = `account.detached` rows | idempotency keys answered more than once (all with the first payment) |")
     print("| --- | --- | --- | --- | --- | --- |")
