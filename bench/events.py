@@ -188,7 +188,7 @@ async def drive_main(args):
 
     procs = []
     for i, url in enumerate(urls):
-        part = f"{args.out}.tokens{i}"
+        part = f"{args.tokens}.{i}"  # beside the tokens file (a temporary folder)
         with open(part, "w") as f:
             f.write("\n".join(tokens[i * share : (i + 1) * share]) + "\n")
         proc = await asyncio.create_subprocess_exec(
