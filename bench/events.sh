@@ -9,7 +9,7 @@
 # per open socket, and the CPU the deliveries cost (every delivery checks the
 # subscriber's session again). Writes bench/results/events.md.
 #
-#   BIN=/work/bench-bin/canopy bench/events.sh        # a prebuilt binary; about a minute
+#   BIN=path/to/canopy bench/events.sh        # a prebuilt binary; about a minute
 #   bench/events.sh                                   # builds target/release/canopy first
 #   SUBSCRIBERS=2000 EVENTS=50 bench/events.sh
 #

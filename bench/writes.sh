@@ -10,7 +10,7 @@
 # identical copy of the freshly seeded database: the database's own ceiling. Each run
 # starts from a freshly seeded database. Writes bench/results/writes.md (median of RUNS runs).
 #
-#   BIN=/work/bench-bin/canopy bench/writes.sh       # a prebuilt binary; about 8 minutes
+#   BIN=path/to/canopy bench/writes.sh       # a prebuilt binary; about 8 minutes
 #   bench/writes.sh                                  # builds target/release/canopy first
 #   DURATION=30 RUNS=5 bench/writes.sh               # longer phases, more runs
 #   CAPTURE=1 BIN=... bench/writes.sh                # log the SQL of one of each mutation
