@@ -29,7 +29,7 @@ mod socket;
 pub use crate::telemetry::current_request_id;
 pub use auth::{bearer_token, client_key, viewer_for_token};
 use endpoint::{graphql_get, graphql_post};
-pub use socket::{MAX_WS_MESSAGE_BYTES, WS_INIT_TIMEOUT, close_code};
+pub use socket::{MAX_WS_MESSAGE_BYTES, WS_INIT_TIMEOUT, WS_READ_BUFFER_BYTES, close_code};
 
 #[derive(Clone)]
 pub struct HttpState {

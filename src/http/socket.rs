@@ -26,6 +26,11 @@ pub(super) fn websocket_protocol(headers: &HeaderMap) -> Option<WebSocketProtoco
 
 /// Websocket frames larger than this close the connection.
 pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
+/// The read buffer each websocket allocates up front. tungstenite's default is 128 KiB,
+/// which made an idle subscription cost about 166 kB of server memory (bench/events.sh);
+/// GraphQL messages from clients are small, and a larger frame (up to
+/// `MAX_WS_MESSAGE_BYTES`) is still read whole, in several reads.
+pub const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
 /// A client that has not sent `connection_init` by then is dropped.
 pub const WS_INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -55,6 +60,7 @@ pub(super) fn subscribe(
     upgrade
         .max_message_size(MAX_WS_MESSAGE_BYTES)
         .max_frame_size(MAX_WS_MESSAGE_BYTES)
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve_socket(state, socket, protocol, client))
 }

@@ -323,3 +323,25 @@ async fn a_document_sent_again_is_checked_again_with_its_new_variables() {
     assert_eq!(with["viewer"]["loginName"], json!(crate::helpers::STAFF_LOGIN));
     assert_eq!(without["viewer"], json!({"isStaff": true}));
 }
+
+#[tokio::test]
+async fn a_websocket_message_larger_than_the_read_buffer_but_under_64_kib_is_served() {
+    // The server reads websockets in 8 KiB chunks; a 40 KiB operation arrives in several
+    // reads and is still one message, answered whole.
+    let app = TestApp::spawn().await;
+    let staff = app.staff_token().await;
+    let addr = app.serve().await;
+    let mut socket = websocket(addr, None).await.unwrap();
+    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {staff}")}});
+    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    let ack = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    // A query padded with a 40 KiB comment: well over the read buffer, under the limit.
+    let query = format!("{{ viewer {{ loginName }} }}\n#{}", "x".repeat(40 * 1024));
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
+    assert!(subscribe.to_string().len() > 5 * canopy::http::WS_READ_BUFFER_BYTES);
+    socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+    let next: serde_json::Value = serde_json::from_str(&next.to_string()).unwrap();
+    assert_eq!(next["payload"]["data"]["viewer"]["loginName"], json!(crate::helpers::STAFF_LOGIN), "{next}");
+}
