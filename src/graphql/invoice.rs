@@ -1,6 +1,7 @@
 //! The `Invoice` and `CollectiveInvoice` types, staff invoice mutations.
 
 use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields, OpaqueCursor};
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, InputObject, Object, OutputType, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -326,6 +327,7 @@ impl InvoiceQuery {
             currency,
         };
         let OpenItems { rows, totals } = invoices::open_items(ctx.db()?, &viewer, filter, after, first).await?;
+        prefetch_accounts(ctx, &rows).await?;
         let totals =
             totals.into_iter().map(|(currency, cents)| Money { amount_cents: Cents(cents), currency }).collect();
         let has_next = rows.len() as u64 > first;
@@ -338,6 +340,27 @@ impl InvoiceQuery {
         );
         Ok(connection)
     }
+}
+
+/// Loads the accounts of a page of invoices ahead when the query asks for them, into the
+/// request's loader (through the same `AccountKey` batch, so the policy is the loader's):
+/// `Invoice.account` then answers from its cache, without waiting out the loader's
+/// batching window (at concurrency 1 that window was a third of an `openItems` request).
+async fn prefetch_accounts(ctx: &Context<'_>, rows: &[invoice::Model]) -> Result<()> {
+    let ahead = ctx.look_ahead();
+    if rows.is_empty()
+        || !(ahead.field("edges").field("node").field("account").exists()
+            || ahead.field("nodes").field("account").exists())
+    {
+        return Ok(());
+    }
+    let mut keys: Vec<AccountKey> = rows.iter().map(|row| AccountKey(row.account_id)).collect();
+    keys.sort_unstable_by_key(|k| k.0);
+    keys.dedup();
+    let loader = ctx.loader()?;
+    let accounts = Loader::<AccountKey>::load(loader.loader(), &keys).await?;
+    loader.feed_many(accounts).await;
+    Ok(())
 }
 
 /// Input of `setBillingMode`.

@@ -1,7 +1,7 @@
 //! `openItems`: open invoices across every account whose invoices the viewer may view.
 
 use chrono::{NaiveDate, Utc};
-use sea_orm::sea_query::{Alias, Expr, Func, Query};
+use sea_orm::sea_query::{Alias, Expr, Func, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -10,6 +10,7 @@ use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
 use crate::entity::{account, invoice};
 use crate::error::AppResult;
+use crate::read::rows;
 
 /// Which open items a query asks for.
 #[derive(Debug, Clone, Default)]
@@ -66,13 +67,19 @@ pub async fn open_items(
                 .add(Condition::all().add(invoice::Column::DueAt.eq(due)).add(invoice::Column::Id.gt(id))),
         );
     }
-    let rows = invoice::Entity::find()
-        .filter(page)
-        .order_by_asc(invoice::Column::DueAt)
-        .order_by_asc(invoice::Column::Id)
+    let statement = rows::select_invoice_columns(&mut Query::select())
+        .from(invoice::Entity)
+        .cond_where(page)
+        .order_by(invoice::Column::DueAt, Order::Asc)
+        .order_by(invoice::Column::Id, Order::Asc)
         .limit(first + 1)
-        .all(db)
-        .await?;
+        .to_owned();
+    // The page by position (`read::rows`), and the totals beside it on a second
+    // connection: neither waits for the other.
+    let page_rows = async {
+        let found = db.query_all(&statement).await?;
+        found.iter().map(rows::invoice_at).collect::<Result<Vec<_>, _>>()
+    };
 
     #[derive(FromQueryResult)]
     struct Total {
@@ -90,10 +97,8 @@ pub async fn open_items(
         .group_by(invoice::Column::Currency)
         .order_by_asc(invoice::Column::Currency)
         .into_model::<Total>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|t| (t.currency, t.total))
-        .collect();
+        .all(db);
+    let (rows, totals) = futures_util::try_join!(page_rows, totals)?;
+    let totals = totals.into_iter().map(|t| (t.currency, t.total)).collect();
     Ok(OpenItems { rows, totals })
 }

@@ -1,4 +1,5 @@
-//! Rows of the tree query decoded by position.
+//! Rows of the tree query and of the hottest loaders (accounts by id, open items)
+//! decoded by position.
 //!
 //! SeaORM decodes a model column by column by name (building each name and looking it up
 //! in the row); for the tree query's ~3,600 rows that was a fifth of the server's CPU.
@@ -22,19 +23,40 @@ use sea_orm::{DbErr, IdenStatic, QueryResult, TryGetable};
 use crate::entity::{account, invoice};
 use crate::read::invoice_page::{InvoicePage, InvoiceRow, TextAt};
 
+/// A value that could not be read: SeaORM's error, boxed. The decoders below run for
+/// each of a tree query's ~40,000 values, and moving `Result<T, DbErr>` (a large enum)
+/// through each of them was a tenth of the server's CPU; boxed, the error is one
+/// pointer. The row decoders hand SeaORM's error out unboxed.
+struct Unread(Box<DbErr>);
+
+impl From<DbErr> for Unread {
+    fn from(err: DbErr) -> Self {
+        Unread(Box::new(err))
+    }
+}
+
+fn unread(text: String) -> Unread {
+    Unread::from(DbErr::Type(text))
+}
+
 /// sqlx's error for a value it could not read, as SeaORM's.
-fn decode_error(err: sqlx::Error) -> DbErr {
-    DbErr::Type(err.to_string())
+fn decode_error(err: sqlx::Error) -> Unread {
+    unread(err.to_string())
+}
+
+/// Runs a row decoder, handing its error out as SeaORM's.
+fn decoded<T>(decode: impl FnOnce() -> Result<T, Unread>) -> Result<T, DbErr> {
+    decode().map_err(|err| *err.0)
 }
 
 /// Column `index` of `row`.
-fn column<'r, T>(row: &'r QueryResult, index: usize) -> Result<T, DbErr>
+fn column<'r, T>(row: &'r QueryResult, index: usize) -> Result<T, Unread>
 where
     T: TryGetable + sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
 {
     match row.try_as_pg_row() {
         Some(pg) => pg.try_get_unchecked(index).map_err(decode_error),
-        None => row.try_get_by_index(index),
+        None => Ok(row.try_get_by_index(index)?),
     }
 }
 
@@ -72,12 +94,12 @@ impl Binary for NaiveDate {
 }
 
 /// Column `index` of `row` through `Binary` on PostgreSQL; `None` for NULL.
-fn binary_column<T>(row: &QueryResult, index: usize) -> Result<Option<T>, DbErr>
+fn binary_column<T>(row: &QueryResult, index: usize) -> Result<Option<T>, Unread>
 where
     T: Binary,
     Option<T>: TryGetable,
 {
-    let Some(pg) = row.try_as_pg_row() else { return row.try_get_by_index(index) };
+    let Some(pg) = row.try_as_pg_row() else { return Ok(row.try_get_by_index(index)?) };
     let value = pg.try_get_raw(index).map_err(decode_error)?;
     if value.is_null() {
         return Ok(None);
@@ -88,22 +110,22 @@ where
     };
     match bytes.and_then(T::from_binary) {
         Some(decoded) => Ok(Some(decoded)),
-        None => Err(DbErr::Type(format!("column {index} is not a binary {}", std::any::type_name::<T>()))),
+        None => Err(unread(format!("column {index} is not a binary {}", std::any::type_name::<T>()))),
     }
 }
 
 /// A column that is never NULL, through `Binary`.
-fn required<T>(row: &QueryResult, index: usize) -> Result<T, DbErr>
+fn required<T>(row: &QueryResult, index: usize) -> Result<T, Unread>
 where
     T: Binary,
     Option<T>: TryGetable,
 {
-    binary_column(row, index)?.ok_or_else(|| DbErr::Type(format!("column {index} is NULL")))
+    binary_column(row, index)?.ok_or_else(|| unread(format!("column {index} is NULL")))
 }
 
 /// Text column `index` of `row`, appended to `page`'s buffer (on PostgreSQL without a
 /// `String` of its own).
-fn text_into(row: &QueryResult, index: usize, page: &mut InvoicePage) -> Result<TextAt, DbErr> {
+fn text_into(row: &QueryResult, index: usize, page: &mut InvoicePage) -> Result<TextAt, Unread> {
     match row.try_as_pg_row() {
         Some(pg) => {
             let text: &str = pg.try_get_unchecked(index).map_err(decode_error)?;
@@ -116,7 +138,7 @@ fn text_into(row: &QueryResult, index: usize, page: &mut InvoicePage) -> Result<
 /// Enum column `index` of `row`. On PostgreSQL its text is matched against the enum's
 /// GraphQL names without a `String` for it: the enums in `entity::enums` store their
 /// GraphQL names (both SCREAMING_SNAKE_CASE; the unit test below holds them to it).
-fn enum_column<E>(row: &QueryResult, index: usize) -> Result<E, DbErr>
+fn enum_column<E>(row: &QueryResult, index: usize) -> Result<E, Unread>
 where
     E: EnumType + TryGetable,
 {
@@ -124,9 +146,9 @@ where
         Some(pg) => {
             let name: &str = pg.try_get_unchecked(index).map_err(decode_error)?;
             let item = E::items().iter().find(|item| item.name == name);
-            item.map(|item| item.value).ok_or_else(|| DbErr::Type(format!("column {index} holds an unknown value")))
+            item.map(|item| item.value).ok_or_else(|| unread(format!("column {index} holds an unknown value")))
         }
-        None => row.try_get_by_index(index),
+        None => Ok(row.try_get_by_index(index)?),
     }
 }
 
@@ -160,75 +182,104 @@ pub fn select_account_columns(select: &mut SelectStatement) -> &mut SelectStatem
 
 /// An account from `ACCOUNT_COLUMNS` at positions 0..16.
 pub fn account_at(row: &QueryResult) -> Result<account::Model, DbErr> {
-    Ok(account::Model {
-        id: required(row, 0)?,
-        customer_number: column(row, 1)?,
-        holder_name: column(row, 2)?,
-        contact_email: column(row, 3)?,
-        friendly_name: column(row, 4)?,
-        parent_id: binary_column(row, 5)?,
-        group_id: binary_column(row, 6)?,
-        status: enum_column(row, 7)?,
-        billing_mode: enum_column(row, 8)?,
-        product_id: required(row, 9)?,
-        token_version: required(row, 10)?,
-        call_forwarding_to: column(row, 11)?,
-        paperless_billing: column(row, 12)?,
-        ebill_notifications: column(row, 13)?,
-        created_at: required(row, 14)?,
-        updated_at: required(row, 15)?,
+    decoded(|| {
+        Ok(account::Model {
+            id: required(row, 0)?,
+            customer_number: column(row, 1)?,
+            holder_name: column(row, 2)?,
+            contact_email: column(row, 3)?,
+            friendly_name: column(row, 4)?,
+            parent_id: binary_column(row, 5)?,
+            group_id: binary_column(row, 6)?,
+            status: enum_column(row, 7)?,
+            billing_mode: enum_column(row, 8)?,
+            product_id: required(row, 9)?,
+            token_version: required(row, 10)?,
+            call_forwarding_to: column(row, 11)?,
+            paperless_billing: column(row, 12)?,
+            ebill_notifications: column(row, 13)?,
+            created_at: required(row, 14)?,
+            updated_at: required(row, 15)?,
+        })
     })
 }
 
 /// An open balance row (account id, currency, total cents), as the `OpenBalanceKey`
 /// loader selects them.
 pub fn balance_at(row: &QueryResult) -> Result<(i64, String, i64), DbErr> {
-    Ok((required(row, 0)?, column(row, 1)?, required(row, 2)?))
+    decoded(|| Ok((required(row, 0)?, column(row, 1)?, required(row, 2)?)))
 }
+
+/// The invoice columns, in the order `invoice_at` and `push_invoice_at` read them.
+const INVOICE_COLUMNS: [invoice::Column; 10] = [
+    invoice::Column::Id,
+    invoice::Column::Number,
+    invoice::Column::AccountId,
+    invoice::Column::Status,
+    invoice::Column::Currency,
+    invoice::Column::TotalCents,
+    invoice::Column::IssuedAt,
+    invoice::Column::DueAt,
+    invoice::Column::CollectiveInvoiceId,
+    invoice::Column::PaidAt,
+];
 
 /// The invoice columns of table alias `i`, in the order `invoice_at` reads them.
 pub fn invoice_columns(alias: &str) -> String {
-    [
-        invoice::Column::Id,
-        invoice::Column::Number,
-        invoice::Column::AccountId,
-        invoice::Column::Status,
-        invoice::Column::Currency,
-        invoice::Column::TotalCents,
-        invoice::Column::IssuedAt,
-        invoice::Column::DueAt,
-        invoice::Column::CollectiveInvoiceId,
-        invoice::Column::PaidAt,
-    ]
-    .iter()
-    .map(|c| format!("{alias}.{}", c.as_str()))
-    .collect::<Vec<_>>()
-    .join(", ")
+    INVOICE_COLUMNS.iter().map(|c| format!("{alias}.{}", c.as_str())).collect::<Vec<_>>().join(", ")
+}
+
+/// Selects `INVOICE_COLUMNS` of the `invoices` table (unaliased).
+pub fn select_invoice_columns(select: &mut SelectStatement) -> &mut SelectStatement {
+    for (n, column) in INVOICE_COLUMNS.iter().enumerate() {
+        select.expr_as(Expr::col((invoice::Entity, *column)), Alias::new(format!("c{n}")));
+    }
+    select
+}
+
+/// An invoice from `INVOICE_COLUMNS` at positions 0..10.
+pub fn invoice_at(row: &QueryResult) -> Result<invoice::Model, DbErr> {
+    decoded(|| {
+        Ok(invoice::Model {
+            id: required(row, 0)?,
+            number: column(row, 1)?,
+            account_id: required(row, 2)?,
+            status: enum_column(row, 3)?,
+            currency: column(row, 4)?,
+            total_cents: required(row, 5)?,
+            issued_at: required(row, 6)?,
+            due_at: required(row, 7)?,
+            collective_invoice_id: binary_column(row, 8)?,
+            paid_at: binary_column(row, 9)?,
+        })
+    })
 }
 
 /// The account of the invoice in `row` (from `invoice_columns`).
 pub fn invoice_account_at(row: &QueryResult) -> Result<i64, DbErr> {
-    required(row, 2)
+    decoded(|| required(row, 2))
 }
 
 /// The invoice from `invoice_columns` at positions 0..10, of account `account_id` (read
 /// with `invoice_account_at`), appended to `page`.
 pub fn push_invoice_at(row: &QueryResult, account_id: i64, page: &mut InvoicePage) -> Result<(), DbErr> {
-    let number = text_into(row, 1, page)?;
-    let currency = text_into(row, 4, page)?;
-    page.push(InvoiceRow {
-        id: required(row, 0)?,
-        number,
-        account_id,
-        status: enum_column(row, 3)?,
-        currency,
-        total_cents: required(row, 5)?,
-        issued_at: required(row, 6)?,
-        due_at: required(row, 7)?,
-        collective_invoice_id: binary_column(row, 8)?,
-        paid_at: binary_column(row, 9)?,
-    });
-    Ok(())
+    decoded(|| {
+        let number = text_into(row, 1, page)?;
+        let currency = text_into(row, 4, page)?;
+        page.push(InvoiceRow {
+            id: required(row, 0)?,
+            number,
+            account_id,
+            status: enum_column(row, 3)?,
+            currency,
+            total_cents: required(row, 5)?,
+            issued_at: required(row, 6)?,
+            due_at: required(row, 7)?,
+            collective_invoice_id: binary_column(row, 8)?,
+            paid_at: binary_column(row, 9)?,
+        });
+        Ok(())
+    })
 }
 
 #[cfg(test)]

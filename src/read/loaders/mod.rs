@@ -16,13 +16,14 @@ use std::sync::Arc;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Order, PgFunc, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, ExprTrait, FromQueryResult,
-    IdenStatic, QueryFilter,
+    IdenStatic,
 };
 
 use crate::config::Settings;
 use crate::domain::access::Viewer;
 use crate::entity::account;
 use crate::error::AppError;
+use crate::read::rows;
 
 /// The viewer of a request, shared with its reader. It changes once at most: when a
 /// `login`/`enroll` in the request signs someone in, the rest of the response (the
@@ -50,15 +51,21 @@ impl Reader {
         read_viewer(&self.viewer).ok_or(AppError::Unauthenticated)
     }
 
-    /// Accounts by id, unfiltered (for policy checks on related rows).
+    /// Accounts by id, unfiltered (for policy checks on related rows). Decoded by
+    /// position (`read::rows`): SeaORM's decoding by column name was a fifth of an
+    /// `openItems` request's CPU.
     async fn accounts_by_id(&self, ids: Vec<i64>) -> Result<HashMap<i64, account::Model>, AppError> {
-        Ok(account::Entity::find()
-            .filter(self.one_of(account::Column::Id, ids))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect())
+        let statement = rows::select_account_columns(&mut Query::select())
+            .from(account::Entity)
+            .and_where(self.one_of(account::Column::Id, ids))
+            .to_owned();
+        let found = self.db.query_all(&statement).await?;
+        let mut accounts = HashMap::with_capacity(found.len());
+        for row in &found {
+            let account = rows::account_at(row)?;
+            accounts.insert(account.id, account);
+        }
+        Ok(accounts)
     }
 }
 
