@@ -27,6 +27,7 @@ use axum::body::Bytes;
 
 use crate::graphql::connection::IdConnection;
 use crate::graphql::context::RequestContext;
+use crate::graphql::ids::{self, NodeType};
 use crate::graphql::scalars::{Cents, Date, Money};
 
 /// The value of a plain field, borrowed from its row where it can be.
@@ -101,6 +102,14 @@ impl Json {
             return Some(());
         }
         serde_json::to_writer(&mut self.text, text).ok()
+    }
+
+    /// A global id, written straight into the text (see `ids::write_encoded`).
+    pub fn global_id(&mut self, node_type: NodeType, id: i64) -> Option<()> {
+        self.text.push(b'"');
+        ids::write_encoded(node_type, id, &mut self.text);
+        self.text.push(b'"');
+        Some(())
     }
 
     pub fn stored(&mut self, value: &RowValue<'_>) -> Option<()> {

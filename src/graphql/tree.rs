@@ -30,7 +30,7 @@ use crate::entity::account;
 use crate::graphql::account::Account;
 use crate::graphql::connection::IdConnection;
 use crate::graphql::group::Group;
-use crate::graphql::ids::{self, NodeType};
+use crate::graphql::ids::NodeType;
 use crate::graphql::invoice::Invoice;
 use crate::graphql::prefetch;
 use crate::graphql::prewritten::{Json, RowValue, connection, leaf, money_field, object, prewritten_json};
@@ -144,7 +144,7 @@ impl TreeWriter<'_> {
             }
             match field.name.node.as_str() {
                 "__typename" => out.string("Account"),
-                "id" => out.string(&ids::encode(NodeType::Account, account.id)),
+                "id" => out.global_id(NodeType::Account, account.id),
                 "customerNumber" => out.string(&account.customer_number),
                 "holderName" => out.string(&account.holder_name),
                 "friendlyName" => out.stored(&RowValue::optional(account.friendly_name.as_deref())),

@@ -83,9 +83,11 @@ impl Loader<InvoicesPage> for Reader {
     type Error = AppError;
 
     async fn load(&self, keys: &[InvoicesPage]) -> Result<HashMap<InvoicesPage, Self::Value>, Self::Error> {
-        let mut out = HashMap::new();
+        let mut out = HashMap::with_capacity(keys.len());
         for ((status, before_id, first), accounts) in parents_by_shape(keys) {
-            let mut pages: HashMap<i64, InvoicePage> =
+            // Every row is filed by its account here: the tree query's ~3,000 rows
+            // through SipHash were a percent of its CPU, and the keys are our own ids.
+            let mut pages: foldhash::HashMap<i64, InvoicePage> =
                 accounts.iter().map(|a| (*a, InvoicePage::with_capacity(first as usize + 1))).collect();
             if self.db.get_database_backend() == DbBackend::Postgres {
                 latest_invoices_lateral(&self.db, &accounts, status, before_id, first + 1, &mut pages).await?;
@@ -129,7 +131,7 @@ async fn latest_invoices_lateral(
     status: Option<InvoiceStatus>,
     before_id: i64,
     limit: u64,
-    pages: &mut HashMap<i64, InvoicePage>,
+    pages: &mut foldhash::HashMap<i64, InvoicePage>,
 ) -> Result<(), AppError> {
     let status_filter = if status.is_some() { "AND i.status = $4" } else { "" };
     let sql = format!(
