@@ -5,9 +5,10 @@
 #
 #   bench/run.sh                                   # seeds canopy_bench (and builds HEAD)
 #   bench/ab.sh path/to/before/canopy target/release/canopy [rounds]
+#   SCRIPT=open_items LOGIN=owner bench/ab.sh before after   # openItems (run.sh enrolls owner)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BEFORE=$1 AFTER=$2 ROUNDS=${3:-3}
+BEFORE=$1 AFTER=$2 ROUNDS=${3:-3} SCRIPT=${SCRIPT:-tree} LOGIN=${LOGIN:-bench}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 export DATABASE_URL="$PG/${BENCH_DB:-canopy_bench}" CANOPY_SECRET=bench-secret-bench-secret-bench-secret
 export MAINS=${MAINS:-2000} FAMILY_SIZE=26
@@ -21,13 +22,13 @@ run() { # binary label
   for _ in $(seq 1 50); do curl -sf "127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
   local token
   token=$(curl -sf "127.0.0.1:$PORT/graphql" -H 'content-type: application/json' \
-    -d '{"query":"mutation { login(input: {loginName: \"bench\", password: \"bench-password-2026\"}) { token } }"}' \
+    -d "{\"query\":\"mutation { login(input: {loginName: \\\"$LOGIN\\\", password: \\\"bench-password-2026\\\"}) { token } }\"}" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["login"]["token"])')
-  TOKEN=$token wrk -t2 -c8 -d3s -s bench/tree.lua "http://127.0.0.1:$PORT/graphql" >/dev/null
+  TOKEN=$token wrk -t2 -c8 -d3s -s bench/$SCRIPT.lua "http://127.0.0.1:$PORT/graphql" >/dev/null
   for c in 1 32; do
     local before_cpu out after_cpu
     before_cpu=$(cpu $pid)
-    out=$(TOKEN=$token wrk -t"$(( c < 2 ? c : 2 ))" -c$c -d10s -s bench/tree.lua "http://127.0.0.1:$PORT/graphql")
+    out=$(TOKEN=$token wrk -t"$(( c < 2 ? c : 2 ))" -c$c -d10s -s bench/$SCRIPT.lua "http://127.0.0.1:$PORT/graphql")
     after_cpu=$(cpu $pid)
     python3 -c "
 import re
