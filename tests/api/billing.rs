@@ -411,3 +411,60 @@ async fn open_items_of_a_group_member_need_view_invoices() {
     let (nothing, _) = all_open_items(&app, &blind_member, json!({})).await;
     assert!(nothing.is_empty(), "MANAGE_SETTINGS alone does not show invoices");
 }
+
+/// openItems loads its items' accounts ahead (`prefetch_accounts`) through the same
+/// policy as `Invoice.account`: a group member sees her group's items with their
+/// accounts and no more (not the main's, whose account she may not see as a parent
+/// either), a settings-only member and another family see no items, and a fragment
+/// (which the look-ahead may not follow) answers exactly like the plain selection.
+#[tokio::test]
+async fn open_items_show_their_accounts_only_to_who_may_view_their_invoices() {
+    use crate::trust::{create_group, regroup};
+    let app = TestApp::spawn().await;
+    let (main, owner) = app.enrolled_account("Prefetch Main", "prefetch-owner").await;
+    let branch = app.create_account("Prefetch Branch").await;
+    let hidden = app.create_account("Prefetch Hidden").await;
+    link(&app, &owner, &main, &branch).await;
+    link(&app, &owner, &main, &hidden).await;
+    issue(&app, &main.id, "EUR", &days_from_today(3), 100).await;
+    let branch_item = issue(&app, &branch.id, "EUR", &days_from_today(4), 200).await;
+    issue(&app, &hidden.id, "EUR", &days_from_today(5), 400).await;
+    let viewers = create_group(&app, &owner, &main.id, "Branch viewers", json!(["VIEW_INVOICES"])).await;
+    let settings = create_group(&app, &owner, &main.id, "Hidden settings", json!(["MANAGE_SETTINGS"])).await;
+    regroup(&app, &owner, &branch.id, &viewers).await;
+    regroup(&app, &owner, &hidden.id, &settings).await;
+    let member = crate::helpers::invite_and_accept(&app, &owner, &main.id, &viewers, "prefetch-member").await;
+    let blind = crate::helpers::invite_and_accept(&app, &owner, &main.id, &settings, "prefetch-blind").await;
+    let (_, stranger) = app.enrolled_account("Prefetch Stranger", "prefetch-stranger").await;
+
+    let plain = "{ openItems(first: 10) { edges { node { id account { customerNumber parent { customerNumber } } } } totals { amountCents } } }";
+    let fragment = "{ openItems(first: 10) { edges { node { id ...Owner } } totals { amountCents } } }
+        fragment Owner on Invoice { account { customerNumber parent { customerNumber } } }";
+
+    let seen = app.data(Some(&member), plain, json!({})).await;
+    assert_eq!(
+        seen["openItems"],
+        json!({"edges": [{"node": {"id": branch_item, "account": {"customerNumber": branch.customer_number, "parent": null}}}],
+               "totals": [{"amountCents": 200}]}),
+        "only the branch's item, with its account; the main is no parent she may see"
+    );
+    assert_eq!(app.data(Some(&member), fragment, json!({})).await, seen, "a fragment answers the same");
+
+    let owner_view = app.data(Some(&owner), plain, json!({})).await;
+    let accounts: Vec<&Value> = owner_view["openItems"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"]["account"]["customerNumber"])
+        .collect();
+    assert_eq!(
+        accounts,
+        vec![&json!(main.customer_number), &json!(branch.customer_number), &json!(hidden.customer_number)]
+    );
+    assert_eq!(app.data(Some(&owner), fragment, json!({})).await, owner_view);
+
+    for token in [&blind, &stranger] {
+        let nothing = app.data(Some(token), plain, json!({})).await;
+        assert_eq!(nothing["openItems"], json!({"edges": [], "totals": []}), "{nothing}");
+    }
+}
