@@ -18,7 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Alias, Expr, SelectStatement};
 use sea_orm::sqlx::postgres::PgValueFormat;
 use sea_orm::sqlx::{self, Postgres, Row, ValueRef};
-use sea_orm::{DbErr, IdenStatic, QueryResult, TryGetable};
+use sea_orm::{DbErr, EntityTrait, IdenStatic, QueryResult, TryGetable};
 
 use crate::entity::{account, invoice};
 use crate::read::invoice_page::{InvoicePage, InvoiceRow, TextAt};
@@ -172,11 +172,16 @@ pub const ACCOUNT_COLUMNS: [account::Column; 16] = [
     account::Column::UpdatedAt,
 ];
 
+/// Selects `columns` of `entity`'s table (unaliased), in that order, for a decoder by position.
+fn select_columns<E: EntityTrait>(select: &mut SelectStatement, entity: E, columns: &[E::Column]) {
+    for (n, column) in columns.iter().enumerate() {
+        select.expr_as(Expr::col((entity, *column)), Alias::new(format!("c{n}")));
+    }
+}
+
 /// Selects `ACCOUNT_COLUMNS` of the `accounts` table (unaliased).
 pub fn select_account_columns(select: &mut SelectStatement) -> &mut SelectStatement {
-    for (n, column) in ACCOUNT_COLUMNS.iter().enumerate() {
-        select.expr_as(Expr::col((account::Entity, *column)), Alias::new(format!("c{n}")));
-    }
+    select_columns(select, account::Entity, &ACCOUNT_COLUMNS);
     select
 }
 
@@ -231,9 +236,7 @@ pub fn invoice_columns(alias: &str) -> String {
 
 /// Selects `INVOICE_COLUMNS` of the `invoices` table (unaliased).
 pub fn select_invoice_columns(select: &mut SelectStatement) -> &mut SelectStatement {
-    for (n, column) in INVOICE_COLUMNS.iter().enumerate() {
-        select.expr_as(Expr::col((invoice::Entity, *column)), Alias::new(format!("c{n}")));
-    }
+    select_columns(select, invoice::Entity, &INVOICE_COLUMNS);
     select
 }
 
