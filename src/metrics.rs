@@ -38,6 +38,9 @@ pub fn install() -> Option<&'static PrometheusHandle> {
             for path in ["prefetched", "general"] {
                 counter!("canopy_account_tree_pages_total", "path" => path).absolute(0);
             }
+            for path in ["prewritten", "general"] {
+                counter!("canopy_open_items_pages_total", "path" => path).absolute(0);
+            }
             gauge!("canopy_websocket_connections").set(0.0);
             Some(handle)
         })
@@ -67,6 +70,7 @@ fn describe() {
     describe_counter!("canopy_hashing_refused_total", "Password checks refused because the hashing queue was full");
     describe_gauge!("canopy_hashing_queue_length", "Password checks waiting or running");
     describe_counter!("canopy_account_tree_pages_total", "viewer.accounts pages, by how they were answered");
+    describe_counter!("canopy_open_items_pages_total", "openItems pages, by how they were answered");
     describe_gauge!("canopy_websocket_connections", "Open websocket connections");
     describe_gauge!("canopy_db_pool_connections", "PostgreSQL connections in the pool");
     describe_gauge!("canopy_db_pool_idle_connections", "Idle PostgreSQL connections in the pool");
@@ -87,6 +91,11 @@ pub fn count_request(had_errors: bool) {
 pub fn count_account_tree(prefetched: bool) {
     let path = if prefetched { "prefetched" } else { "general" };
     counter!("canopy_account_tree_pages_total", "path" => path).increment(1);
+}
+
+pub fn count_open_items_page(prewritten: bool) {
+    let path = if prewritten { "prewritten" } else { "general" };
+    counter!("canopy_open_items_pages_total", "path" => path).increment(1);
 }
 
 /// A websocket opened (`+1`) or closed (`-1`).

@@ -16,6 +16,7 @@ use crate::graphql::connection::{IdConnection, connection_from_rows, decode_curs
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::links::signed_path;
+use crate::graphql::open_items::{OpenItemsPage, PageAccounts};
 use crate::graphql::payload::into_payload;
 use crate::graphql::prewritten::{RowFields, RowValue};
 use crate::graphql::scalars::{Cents, Date, Money};
@@ -316,7 +317,7 @@ impl InvoiceQuery {
         #[graphql(desc = "True: only items due before today (UTC); false: only items not yet overdue.")]
         overdue: Option<bool>,
         #[graphql(desc = "Only items in this ISO 4217 currency.")] currency: Option<String>,
-    ) -> Result<OpenItemsConnection> {
+    ) -> Result<OpenItemsPage> {
         let viewer = ctx.viewer()?;
         let first = page_size(first)?;
         let after = decode_cursor::<(NaiveDate, i64)>(after.as_deref())?;
@@ -327,7 +328,7 @@ impl InvoiceQuery {
             currency,
         };
         let OpenItems { rows, totals } = invoices::open_items(ctx.db()?, &viewer, filter, after, first).await?;
-        prefetch_accounts(ctx, &rows).await?;
+        let accounts = accounts_ahead(ctx, &rows).await?;
         let totals =
             totals.into_iter().map(|(currency, cents)| Money { amount_cents: Cents(cents), currency }).collect();
         let has_next = rows.len() as u64 > first;
@@ -338,29 +339,27 @@ impl InvoiceQuery {
                 .take(first as usize)
                 .map(|row| Edge::new(OpaqueCursor((row.due_at, row.id)), Invoice(row))),
         );
-        Ok(connection)
+        Ok(OpenItemsPage::new(connection, ctx.request()?.loader.clone(), accounts))
     }
 }
 
-/// Loads the accounts of a page of invoices ahead when the query asks for them, into the
-/// request's loader (through the same `AccountKey` batch, so the policy is the loader's):
-/// `Invoice.account` then answers from its cache, without waiting out the loader's
-/// batching window (at concurrency 1 that window was a third of an `openItems` request).
-async fn prefetch_accounts(ctx: &Context<'_>, rows: &[invoice::Model]) -> Result<()> {
+/// Loads the accounts of a page of invoices ahead when the query asks for them, through
+/// the request's `AccountKey` loader (so the policy is the loader's): the page is then
+/// written with them, or `Invoice.account` answers from the loader's cache they are fed
+/// to, without waiting out its batching window (at concurrency 1 that window was a third
+/// of an `openItems` request).
+async fn accounts_ahead(ctx: &Context<'_>, rows: &[invoice::Model]) -> Result<Option<PageAccounts>> {
     let ahead = ctx.look_ahead();
     if rows.is_empty()
         || !(ahead.field("edges").field("node").field("account").exists()
             || ahead.field("nodes").field("account").exists())
     {
-        return Ok(());
+        return Ok(None);
     }
     let mut keys: Vec<AccountKey> = rows.iter().map(|row| AccountKey(row.account_id)).collect();
     keys.sort_unstable_by_key(|k| k.0);
     keys.dedup();
-    let loader = ctx.loader()?;
-    let accounts = Loader::<AccountKey>::load(loader.loader(), &keys).await?;
-    loader.feed_many(accounts).await;
-    Ok(())
+    Ok(Some(Loader::<AccountKey>::load(ctx.loader()?.loader(), &keys).await?))
 }
 
 /// Input of `setBillingMode`.

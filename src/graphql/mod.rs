@@ -13,6 +13,7 @@ pub mod limits;
 pub mod link_request;
 pub mod links;
 pub mod node;
+pub mod open_items;
 pub mod payload;
 pub mod payment;
 pub mod prefetch;

@@ -233,37 +233,64 @@ pub fn connection<I>(
     node: impl Fn(&SelectionSet, &I, &mut Json) -> Option<()>,
     out: &mut Json,
 ) -> Option<()> {
-    object(set, out, |field, out| {
-        if !field.arguments.is_empty() {
-            return None;
-        }
-        let selected = &field.selection_set.node;
-        match field.name.node.as_str() {
-            "__typename" => out.string(&format!("{node_type}Connection")),
-            "edges" => out.list(items, |item, out| {
-                object(selected, out, |f, out| {
-                    if !f.arguments.is_empty() {
-                        return None;
-                    }
-                    match f.name.node.as_str() {
-                        "__typename" => out.string(&format!("{node_type}Edge")),
-                        "cursor" => out.stored(&cursor(Some(id(item)))),
-                        "node" => node(&f.selection_set.node, item, out),
-                        _ => None,
-                    }
-                })
-            }),
-            "nodes" => out.list(items, |item, out| node(selected, item, out)),
-            "pageInfo" => leaf(selected, "PageInfo", out, |name| match name {
-                "hasPreviousPage" => Some(RowValue::Value(Value::Boolean(has_previous_page))),
-                "hasNextPage" => Some(RowValue::Value(Value::Boolean(has_next_page))),
-                "startCursor" => Some(cursor(items.first().map(&id))),
-                "endCursor" => Some(cursor(items.last().map(&id))),
-                _ => None,
-            }),
-            _ => None,
-        }
-    })
+    let page = Page { node_type, items, has_previous_page, has_next_page };
+    page.write(set, |item| cursor(Some(id(item))), node, |_, _| None, out)
+}
+
+/// A page of a connection as the fast path writes it.
+pub struct Page<'a, I> {
+    /// `X` of `XConnection` and `XEdge`.
+    pub node_type: &'a str,
+    pub items: &'a [I],
+    pub has_previous_page: bool,
+    pub has_next_page: bool,
+}
+
+impl<I> Page<'_, I> {
+    /// Writes the connection `set` selects: each edge's cursor is `cursor_of(item)`, each
+    /// node written by `node(selection, item, out)`, and any field of the connection's own
+    /// (beside `edges`, `nodes` and `pageInfo`) by `more(field, out)`.
+    pub fn write(
+        &self,
+        set: &SelectionSet,
+        cursor_of: impl Fn(&I) -> RowValue<'static>,
+        node: impl Fn(&SelectionSet, &I, &mut Json) -> Option<()>,
+        more: impl Fn(&Field, &mut Json) -> Option<()>,
+        out: &mut Json,
+    ) -> Option<()> {
+        let node_type = self.node_type;
+        object(set, out, |field, out| {
+            if !field.arguments.is_empty() {
+                return None;
+            }
+            let selected = &field.selection_set.node;
+            match field.name.node.as_str() {
+                "__typename" => out.string(&format!("{node_type}Connection")),
+                "edges" => out.list(self.items, |item, out| {
+                    object(selected, out, |f, out| {
+                        if !f.arguments.is_empty() {
+                            return None;
+                        }
+                        match f.name.node.as_str() {
+                            "__typename" => out.string(&format!("{node_type}Edge")),
+                            "cursor" => out.stored(&cursor_of(item)),
+                            "node" => node(&f.selection_set.node, item, out),
+                            _ => None,
+                        }
+                    })
+                }),
+                "nodes" => out.list(self.items, |item, out| node(selected, item, out)),
+                "pageInfo" => leaf(selected, "PageInfo", out, |name| match name {
+                    "hasPreviousPage" => Some(RowValue::Value(Value::Boolean(self.has_previous_page))),
+                    "hasNextPage" => Some(RowValue::Value(Value::Boolean(self.has_next_page))),
+                    "startCursor" => Some(self.items.first().map_or(RowValue::Value(Value::Null), &cursor_of)),
+                    "endCursor" => Some(self.items.last().map_or(RowValue::Value(Value::Null), &cursor_of)),
+                    _ => None,
+                }),
+                _ => more(field, out),
+            }
+        })
+    }
 }
 
 /// Writes a value as JSON, copying `Value::Binary` (text written ahead) as it is.

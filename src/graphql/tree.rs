@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::parser::types::{Field, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value};
+use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 
 use crate::domain::accounts::{AccountRole, role_of};
 use crate::entity::account;
@@ -145,12 +145,6 @@ impl TreeWriter<'_> {
             match field.name.node.as_str() {
                 "__typename" => out.string("Account"),
                 "id" => out.global_id(NodeType::Account, account.id),
-                "customerNumber" => out.string(&account.customer_number),
-                "holderName" => out.string(&account.holder_name),
-                "friendlyName" => out.stored(&RowValue::optional(account.friendly_name.as_deref())),
-                "status" => out.stored(&RowValue::enum_of(account.status)),
-                "billingMode" => out.stored(&RowValue::enum_of(account.billing_mode)),
-                "createdAt" => out.stored(&RowValue::Value(account.created_at.to_value())),
                 "role" => out.stored(&RowValue::enum_of(self.role(account)?)),
                 "group" if asked.group => {
                     let group = account.group_id.and_then(|id| self.data.relations.groups.get(&GroupKey(id)));
@@ -166,7 +160,7 @@ impl TreeWriter<'_> {
                     self.invoices(selected, key, out)
                 }
                 "secondaries" if level == 0 => self.secondaries(field, account, out),
-                _ => None,
+                name => out.stored(&Account::stored_field(account, name)?),
             }
         })
     }

@@ -468,3 +468,75 @@ async fn open_items_show_their_accounts_only_to_who_may_view_their_invoices() {
         assert_eq!(nothing["openItems"], json!({"edges": [], "totals": []}), "{nothing}");
     }
 }
+
+/// `canopy_open_items_pages_total{path="..."}` from /metrics.
+async fn open_items_pages(app: &TestApp, path: &str) -> u64 {
+    let (_, body) =
+        app.send(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap(), "127.0.0.1:1").await;
+    let needle = format!("canopy_open_items_pages_total{{path=\"{path}\"}} ");
+    let text = body.as_str().unwrap_or_default();
+    let line = text.lines().find_map(|l| l.strip_prefix(needle.as_str()));
+    line.unwrap_or_else(|| panic!("no {needle} in /metrics")).trim().parse().unwrap()
+}
+
+/// The open-items page written straight from its rows (`graphql::open_items`) answers
+/// exactly as the general resolvers do: every stored field of the invoices and of their
+/// accounts, cursors, page info, `nodes` and the totals, page after page, for the owner
+/// and for a member who sees one secondary's invoices only. A directive sends the same
+/// document down the general path.
+#[tokio::test]
+async fn the_prewritten_open_items_answer_like_the_general_resolvers() {
+    use crate::trust::{create_group, regroup};
+    let app = TestApp::spawn().await;
+    let (main, owner) = app.enrolled_account("Written Main", "written-owner").await;
+    let branch = app.create_account("Written Branch").await;
+    link(&app, &owner, &main, &branch).await;
+    issue(&app, &main.id, "EUR", &days_from_today(3), 100).await;
+    issue(&app, &main.id, "USD", &days_from_today(-2), 250).await;
+    let branch_items = [
+        issue(&app, &branch.id, "EUR", &days_from_today(4), 200).await,
+        issue(&app, &branch.id, "EUR", &days_from_today(4), 300).await,
+    ];
+    let viewers = create_group(&app, &owner, &main.id, "Written viewers", json!(["VIEW_INVOICES"])).await;
+    regroup(&app, &owner, &branch.id, &viewers).await;
+    let member = crate::helpers::invite_and_accept(&app, &owner, &main.id, &viewers, "written-member").await;
+
+    let document = |d: &str| {
+        format!(
+            "query($after: String) {{ openItems(first: 3, after: $after) {{ __typename {d}
+                totals {{ __typename amountCents currency }}
+                pageInfo {{ __typename hasNextPage hasPreviousPage startCursor endCursor }}
+                edges {{ __typename cursor node {{ __typename id number status currency totalCents issuedAt dueAt
+                    account {{ __typename id customerNumber holderName friendlyName status billingMode createdAt }} }} }}
+                nodes {{ number account {{ customerNumber }} }}
+            }} }}"
+        )
+    };
+    for (token, expected) in [(&owner, 4), (&member, 2)] {
+        let (mut after, mut seen) = (Value::Null, Vec::new());
+        loop {
+            let written = open_items_pages(&app, "prewritten").await;
+            let fast = app.data(Some(token), &document(""), json!({"after": after})).await;
+            assert!(open_items_pages(&app, "prewritten").await > written, "the plain page was written ahead");
+            let general = open_items_pages(&app, "general").await;
+            let slow = app.data(Some(token), &document("__typename @include(if: true)"), json!({"after": after})).await;
+            assert!(open_items_pages(&app, "general").await > general, "the directive sent it down the general path");
+            assert_eq!(fast, slow);
+            let page = &fast["openItems"];
+            assert_eq!(page["pageInfo"]["hasPreviousPage"], !after.is_null());
+            seen.extend(page["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()));
+            if page["pageInfo"]["hasNextPage"] != true {
+                break;
+            }
+            after = page["pageInfo"]["endCursor"].clone();
+        }
+        assert_eq!(seen.len(), expected, "{seen:?}");
+        if expected == 2 {
+            assert_eq!(
+                seen,
+                branch_items.iter().map(|id| json!(id)).collect::<Vec<_>>(),
+                "the member sees the branch's"
+            );
+        }
+    }
+}
