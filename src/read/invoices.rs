@@ -2,9 +2,7 @@
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::sea_query::{Alias, Expr, Func, Order, Query};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr};
 
 use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
@@ -34,7 +32,7 @@ pub struct OpenItems {
 /// Open invoices of the accounts on which the viewer has VIEW_INVOICES, after the keyset
 /// `after` (due date, id).
 pub async fn open_items(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     viewer: &Viewer,
     filter: OpenItemsFilter,
     after: Option<(NaiveDate, i64)>,
@@ -74,31 +72,27 @@ pub async fn open_items(
         .order_by(invoice::Column::Id, Order::Asc)
         .limit(first + 1)
         .to_owned();
+    let totals = Query::select()
+        .column(invoice::Column::Currency)
+        .expr(Func::cast_as(Func::sum(Expr::col(invoice::Column::TotalCents)), Alias::new("BIGINT")))
+        .from(invoice::Entity)
+        .cond_where(matching)
+        .group_by_col(invoice::Column::Currency)
+        .order_by(invoice::Column::Currency, Order::Asc)
+        .to_owned();
     // The page by position (`read::rows`), and the totals beside it on a second
     // connection: neither waits for the other.
     let page_rows = async {
-        let found = db.query_all(&statement).await?;
+        let found = crate::db::select_all(db, &statement).await?;
         found.iter().map(rows::invoice_at).collect::<Result<Vec<_>, _>>()
     };
-
-    #[derive(FromQueryResult)]
-    struct Total {
-        currency: String,
-        total: i64,
-    }
-    let totals = invoice::Entity::find()
-        .select_only()
-        .column(invoice::Column::Currency)
-        .column_as(
-            Expr::from(Func::cast_as(Func::sum(Expr::col(invoice::Column::TotalCents)), Alias::new("BIGINT"))),
-            "total",
-        )
-        .filter(matching)
-        .group_by(invoice::Column::Currency)
-        .order_by_asc(invoice::Column::Currency)
-        .into_model::<Total>()
-        .all(db);
+    let totals = async {
+        let found = crate::db::select_all(db, &totals).await?;
+        found
+            .iter()
+            .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+            .collect::<Result<Vec<_>, DbErr>>()
+    };
     let (rows, totals) = futures_util::try_join!(page_rows, totals)?;
-    let totals = totals.into_iter().map(|t| (t.currency, t.total)).collect();
     Ok(OpenItems { rows, totals })
 }

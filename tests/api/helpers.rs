@@ -192,10 +192,10 @@ impl TestApp {
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         let print = std::env::var("CANOPY_TEST_PRINT_SQL").is_ok();
-        db.set_metric_callback(move |info| {
+        canopy::db::watch_statements(&mut db, move |statement| {
             counter.fetch_add(1, Ordering::Relaxed);
             if print {
-                eprintln!("SQL: {}", info.statement.sql);
+                eprintln!("SQL: {}", statement.sql);
             }
         });
         canopy::seed::ensure_default_products(&db).await.expect("products");

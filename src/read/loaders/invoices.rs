@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 use sea_orm::sea_query::{Alias, Expr, Func, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, QueryTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    QueryTrait,
 };
 
 use super::{PageOf, PageQuery, Reader, first_rows_per, parents_by_shape};
@@ -40,7 +40,7 @@ impl Loader<OpenBalanceKey> for Reader {
             .group_by(invoice::Column::AccountId)
             .group_by(invoice::Column::Currency)
             .build(self.db.get_database_backend());
-        let found = self.db.query_all_raw(select).await?;
+        let found = crate::db::fetch_all(&self.db, select).await?;
         let rows = found.iter().map(rows::balance_at).collect::<Result<Vec<_>, _>>()?;
         let mut map: HashMap<_, Vec<(String, i64)>> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for (account_id, currency, total) in rows {
@@ -144,7 +144,7 @@ async fn latest_invoices_lateral(
         values.push(sea_orm::ActiveEnum::to_value(&status).into());
     }
     let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-    for row in db.query_all_raw(statement).await? {
+    for row in crate::db::fetch_all(db, statement).await? {
         let account_id = rows::invoice_account_at(&row)?;
         rows::push_invoice_at(&row, account_id, pages.entry(account_id).or_default())?;
     }

@@ -59,7 +59,7 @@ impl Reader {
             .from(account::Entity)
             .and_where(self.one_of(account::Column::Id, ids))
             .to_owned();
-        let found = self.db.query_all(&statement).await?;
+        let found = crate::db::select_all(&self.db, &statement).await?;
         let mut accounts = HashMap::with_capacity(found.len());
         for row in &found {
             let account = rows::account_at(row)?;
