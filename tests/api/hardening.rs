@@ -62,6 +62,39 @@ async fn json_array_batches_are_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// The body is parsed once (`graphql_post`): a body of the wrong shape gets the fixed
+/// malformed-request answer, no Rust text; `documentId` counts only as the body's own
+/// key, not as a word inside the document or a variable.
+#[tokio::test]
+async fn post_bodies_of_the_wrong_shape_get_one_fixed_answer_and_only_a_top_level_document_id_names_a_document() {
+    let app = TestApp::spawn().await;
+    for body in [
+        json!({"query": 5}).to_string(),
+        json!({"query": "{ products { code } }", "variables": "x"}).to_string(),
+        json!({"query": "{ products { code } }", "operationName": ["a"]}).to_string(),
+        "{\"query\": \"{ products { code } }\"".to_owned(),
+        "\"documentId\"".to_owned(),
+    ] {
+        let (status, answer) = app.send(post_json(body.clone(), None), "127.0.0.1:1").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(error_code(&answer), Some("GRAPHQL_VALIDATION_FAILED"), "{body}: {answer}");
+        let text = answer.to_string();
+        assert!(!text.contains("Error(") && !text.contains("invalid type"), "no Rust or serde text: {text}");
+    }
+    let worded = json!({
+        "query": "{ products { code } documentId: __typename }",
+        "extensions": {"client": {"documentId": format!("sha256:{}", "0".repeat(64))}},
+    });
+    let (status, answer) = app.send(post_json(worded.to_string(), None), "127.0.0.1:1").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["data"]["documentId"], "QueryRoot", "the word in the document named nothing: {answer}");
+    // A documentId that is not a string names nothing: the query in the body runs.
+    let odd = json!({"documentId": 7, "query": "{ products { code } }"});
+    let (status, answer) = app.send(post_json(odd.to_string(), None), "127.0.0.1:1").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["data"]["products"].is_array(), "{answer}");
+}
+
 #[tokio::test]
 async fn graphql_response_json_is_negotiated_with_the_spec_s_status_codes() {
     let app = TestApp::spawn().await;
