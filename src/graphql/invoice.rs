@@ -144,17 +144,54 @@ impl RowFields for Invoice {
 impl Invoice {
     /// The value of a stored field of `invoice` (`None` for the others).
     pub fn stored_field<'a>(invoice: &InvoiceFields<'a>, name: &str) -> Option<RowValue<'a>> {
-        use async_graphql::ScalarType;
+        match StoredInvoiceField::of(name)? {
+            StoredInvoiceField::Typename => None,
+            field => Some(field.value(invoice)),
+        }
+    }
+}
+
+/// The stored fields of `Invoice`, and `__typename`, for `prewritten::LeafPlan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredInvoiceField {
+    Typename,
+    Id,
+    Number,
+    Status,
+    Currency,
+    TotalCents,
+    IssuedAt,
+    DueAt,
+}
+
+impl StoredInvoiceField {
+    pub fn of(name: &str) -> Option<Self> {
         Some(match name {
-            "id" => RowValue::Value(ids::encode(NodeType::Invoice, invoice.id).to_value()),
-            "number" => RowValue::Str(invoice.number),
-            "status" => RowValue::enum_of(invoice.status),
-            "currency" => RowValue::Str(invoice.currency),
-            "totalCents" => RowValue::Int(invoice.total_cents),
-            "issuedAt" => RowValue::Value(invoice.issued_at.to_value()),
-            "dueAt" => RowValue::Date(Date(invoice.due_at)),
+            "__typename" => StoredInvoiceField::Typename,
+            "id" => StoredInvoiceField::Id,
+            "number" => StoredInvoiceField::Number,
+            "status" => StoredInvoiceField::Status,
+            "currency" => StoredInvoiceField::Currency,
+            "totalCents" => StoredInvoiceField::TotalCents,
+            "issuedAt" => StoredInvoiceField::IssuedAt,
+            "dueAt" => StoredInvoiceField::DueAt,
             _ => return None,
         })
+    }
+
+    /// The field's value for `invoice`: each as its resolver above answers.
+    pub fn value<'a>(self, invoice: &InvoiceFields<'a>) -> RowValue<'a> {
+        use async_graphql::ScalarType;
+        match self {
+            StoredInvoiceField::Typename => RowValue::Str("Invoice"),
+            StoredInvoiceField::Id => RowValue::Value(ids::encode(NodeType::Invoice, invoice.id).to_value()),
+            StoredInvoiceField::Number => RowValue::Str(invoice.number),
+            StoredInvoiceField::Status => RowValue::enum_of(invoice.status),
+            StoredInvoiceField::Currency => RowValue::Str(invoice.currency),
+            StoredInvoiceField::TotalCents => RowValue::Int(invoice.total_cents),
+            StoredInvoiceField::IssuedAt => RowValue::Value(invoice.issued_at.to_value()),
+            StoredInvoiceField::DueAt => RowValue::Date(Date(invoice.due_at)),
+        }
     }
 }
 

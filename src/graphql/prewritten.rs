@@ -216,6 +216,55 @@ pub fn leaf<'a>(
     })
 }
 
+/// A plain selection of leaf fields, read once for the many objects written with it:
+/// the text before each value (`{"key":`, then `,"key":`) and which field gives it. The
+/// tree query writes ~3,000 invoices with one selection; matching each field's name for
+/// each of them was most of writing them.
+pub struct LeafPlan<F> {
+    keys: Vec<Vec<u8>>,
+    fields: Vec<F>,
+}
+
+impl<F: Copy> LeafPlan<F> {
+    /// The plan of `set`, when `leaf` would write it: every selection a field without
+    /// directives, arguments or a selection of its own, each response key once, and
+    /// every name one `field_of` knows (it is asked for `__typename` too).
+    pub fn of(set: &SelectionSet, field_of: impl Fn(&str) -> Option<F>) -> Option<Self> {
+        if !is_plain(set) {
+            return None;
+        }
+        let mut plan = LeafPlan { keys: Vec::new(), fields: Vec::new() };
+        for selection in &set.items {
+            let Selection::Field(field) = &selection.node else { return None };
+            let field = &field.node;
+            if !field.arguments.is_empty() || !field.selection_set.node.items.is_empty() {
+                return None;
+            }
+            let mut key = Vec::new();
+            key.push(if plan.keys.is_empty() { b'{' } else { b',' });
+            key.push(b'"');
+            key.extend_from_slice(field.response_key().node.as_bytes());
+            key.extend_from_slice(b"\":");
+            plan.keys.push(key);
+            plan.fields.push(field_of(field.name.node.as_str())?);
+        }
+        Some(plan)
+    }
+
+    /// Writes one object: each key, then what `value(field, out)` writes.
+    pub fn write(&self, out: &mut Json, mut value: impl FnMut(F, &mut Json) -> Option<()>) -> Option<()> {
+        if self.fields.is_empty() {
+            out.text.push(b'{');
+        }
+        for (key, field) in self.keys.iter().zip(&self.fields) {
+            out.text.extend_from_slice(key);
+            value(*field, out)?;
+        }
+        out.text.push(b'}');
+        Some(())
+    }
+}
+
 fn cursor(id: Option<i64>) -> RowValue<'static> {
     RowValue::Value(id.map(|id| Value::String(OpaqueCursor(id).encode_cursor())).unwrap_or(Value::Null))
 }

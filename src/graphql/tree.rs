@@ -31,12 +31,12 @@ use crate::graphql::account::Account;
 use crate::graphql::connection::IdConnection;
 use crate::graphql::group::Group;
 use crate::graphql::ids::NodeType;
-use crate::graphql::invoice::Invoice;
+use crate::graphql::invoice::{Invoice, StoredInvoiceField};
 use crate::graphql::prefetch;
-use crate::graphql::prewritten::{Json, RowValue, connection, leaf, money_field, object, prewritten_json};
+use crate::graphql::prewritten::{Json, LeafPlan, RowValue, connection, leaf, money_field, object, prewritten_json};
 use crate::graphql::scalars::Cents;
 use crate::metrics;
-use crate::read::invoice_page::InvoiceRow;
+use crate::read::invoice_page::{InvoiceFields, InvoiceRow};
 use crate::read::loaders::{GroupKey, InvoicesPage, OpenBalanceKey, Reader, SecondaryCountKey};
 use crate::read::tree::{InvoicePageArgs, Relations, SecondaryPages};
 
@@ -77,7 +77,8 @@ impl AccountTree {
             return None;
         }
         let guard = self.prefetched.lock().ok()?;
-        let walk = TreeWriter { ctx, data: guard.as_ref()?, shapes: RefCell::default() };
+        let walk =
+            TreeWriter { ctx, data: guard.as_ref()?, shapes: RefCell::default(), invoice_plans: RefCell::default() };
         let shown = self.page.edges.len() + walk.data.secondaries.as_ref().map_or(0, |s| s.shown().count());
         // About 0.8 KB per account in the SPA's tree query; at most 512 KiB up front, so
         // a wide page with a narrow selection does not reserve megabytes it never writes.
@@ -131,6 +132,8 @@ struct TreeWriter<'a> {
     /// `invoice_page_args` by field address: each connection field is read once, not once per
     /// account.
     shapes: RefCell<Vec<(usize, Option<InvoicePageArgs>)>>,
+    /// The plan of each invoice selection (by address), read once for all invoices.
+    invoice_plans: RefCell<Vec<(usize, Option<LeafPlan<StoredInvoiceField>>)>>,
 }
 
 impl TreeWriter<'_> {
@@ -190,9 +193,24 @@ impl TreeWriter<'_> {
         let (rows, has_next) = page.map(|page| (page.rows(), page.has_more())).unwrap_or_default();
         let node = |selected: &SelectionSet, row: &InvoiceRow, out: &mut Json| {
             let fields = page?.fields(row);
-            leaf(selected, "Invoice", out, |name| Invoice::stored_field(&fields, name))
+            self.invoice(selected, &fields, out)
         };
         connection(set, "Invoice", rows, false, has_next, |i| i.id, node, out)
+    }
+
+    /// Writes an invoice of a page, through the plan of its selection.
+    fn invoice(&self, set: &SelectionSet, fields: &InvoiceFields<'_>, out: &mut Json) -> Option<()> {
+        let address = set as *const SelectionSet as usize;
+        if !self.invoice_plans.borrow().iter().any(|(a, _)| *a == address) {
+            let plan = LeafPlan::of(set, StoredInvoiceField::of);
+            self.invoice_plans.borrow_mut().push((address, plan));
+        }
+        let plans = self.invoice_plans.borrow();
+        let (_, plan) = plans.iter().find(|(a, _)| *a == address)?;
+        match plan {
+            Some(plan) => plan.write(out, |field, out| out.stored(&field.value(fields))),
+            None => leaf(set, "Invoice", out, |name| Invoice::stored_field(fields, name)),
+        }
     }
 
     /// As `Account.secondaries`, when the field asks for the first page loaded ahead.

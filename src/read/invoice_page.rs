@@ -103,11 +103,17 @@ impl InvoicePage {
         });
     }
 
+    /// Notes that more rows follow than the page holds, without keeping the row that
+    /// told (see `latest_invoices_lateral`).
+    pub fn mark_more(&mut self) {
+        self.has_more = true;
+    }
+
     /// Orders the rows newest first and keeps the first `first`, noting whether more
     /// followed (the loader reads `first + 1` rows to know).
     pub fn keep_first(&mut self, first: u64) {
         self.rows.sort_unstable_by_key(|row| std::cmp::Reverse(row.id));
-        self.has_more = self.rows.len() as u64 > first;
+        self.has_more |= self.rows.len() as u64 > first;
         self.rows.truncate(first as usize);
     }
 

@@ -146,7 +146,15 @@ async fn latest_invoices_lateral(
     let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
     for row in crate::db::fetch_all(db, statement).await? {
         let account_id = rows::invoice_account_at(&row)?;
-        rows::push_invoice_at(&row, account_id, pages.entry(account_id).or_default())?;
+        let page = pages.entry(account_id).or_default();
+        // Each account's rows come newest first (the lateral subquery's order, which the
+        // nested loop keeps): the last of `limit` only says that more follow, and is not
+        // decoded (a sixth of the tree query's invoice rows).
+        if page.rows().len() as u64 + 1 >= limit {
+            page.mark_more();
+            continue;
+        }
+        rows::push_invoice_at(&row, account_id, page)?;
     }
     Ok(())
 }
