@@ -50,7 +50,7 @@ fn graphql_response(response: async_graphql::Response, media: MediaType, status:
             return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
         }
     };
-    let mut http = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    let mut http = (status, [(header::CONTENT_TYPE, content_type)], axum::body::Body::new(body)).into_response();
     http.headers_mut().extend(headers);
     http
 }
