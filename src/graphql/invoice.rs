@@ -1,7 +1,6 @@
 //! The `Invoice` and `CollectiveInvoice` types, staff invoice mutations.
 
 use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields, OpaqueCursor};
-use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, InputObject, Object, OutputType, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -364,8 +363,13 @@ impl InvoiceQuery {
             overdue,
             currency,
         };
-        let OpenItems { rows, totals } = invoices::open_items(ctx.db()?, &viewer, filter, after, first).await?;
-        let accounts = accounts_ahead(ctx, &rows).await?;
+        let ahead = ctx.look_ahead();
+        let with_accounts = ahead.field("edges").field("node").field("account").exists()
+            || ahead.field("nodes").field("account").exists();
+        let OpenItems { rows, totals, accounts } =
+            invoices::open_items(ctx.db()?, &viewer, filter, after, first, with_accounts).await?;
+        let accounts: Option<PageAccounts> =
+            accounts.map(|accounts| accounts.into_iter().map(|(id, account)| (AccountKey(id), account)).collect());
         let totals =
             totals.into_iter().map(|(currency, cents)| Money { amount_cents: Cents(cents), currency }).collect();
         let has_next = rows.len() as u64 > first;
@@ -378,25 +382,6 @@ impl InvoiceQuery {
         );
         Ok(OpenItemsPage::new(connection, ctx.request()?.loader.clone(), accounts))
     }
-}
-
-/// Loads the accounts of a page of invoices ahead when the query asks for them, through
-/// the request's `AccountKey` loader (so the policy is the loader's): the page is then
-/// written with them, or `Invoice.account` answers from the loader's cache they are fed
-/// to, without waiting out its batching window (at concurrency 1 that window was a third
-/// of an `openItems` request).
-async fn accounts_ahead(ctx: &Context<'_>, rows: &[invoice::Model]) -> Result<Option<PageAccounts>> {
-    let ahead = ctx.look_ahead();
-    if rows.is_empty()
-        || !(ahead.field("edges").field("node").field("account").exists()
-            || ahead.field("nodes").field("account").exists())
-    {
-        return Ok(None);
-    }
-    let mut keys: Vec<AccountKey> = rows.iter().map(|row| AccountKey(row.account_id)).collect();
-    keys.sort_unstable_by_key(|k| k.0);
-    keys.dedup();
-    Ok(Some(Loader::<AccountKey>::load(ctx.loader()?.loader(), &keys).await?))
 }
 
 /// Input of `setBillingMode`.

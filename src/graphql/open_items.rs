@@ -8,9 +8,9 @@
 //! here in one walk (`prewritten`), as `graphql/tree.rs` writes the account tree.
 //!
 //! The walk decides nothing about rights: the invoices are the ones `read::invoices`
-//! found for the viewer, and their accounts are what the `AccountKey` loader (the access
-//! policy) answered for them; an account it did not answer is written as `null`, as
-//! `Invoice.account` answers it. Anything else takes the general path, the accounts fed
+//! found for the viewer, and their accounts the ones it read with them and kept by the
+//! access policy's `can_see`, as the `AccountKey` loader keeps them; an account it did not
+//! keep is written as `null`, as `Invoice.account` answers it. Anything else takes the general path, the accounts fed
 //! to the request's loader first (`the_prewritten_open_items_answer_like_the_general_resolvers`
 //! compares both).
 
@@ -33,7 +33,7 @@ use crate::metrics;
 use crate::read::invoice_page::InvoiceFields;
 use crate::read::loaders::{AccountKey, Reader};
 
-/// The accounts of a page's invoices, as the `AccountKey` loader answered them.
+/// The accounts of a page's invoices, as the `AccountKey` loader would answer them.
 pub type PageAccounts = HashMap<AccountKey, account::Model>;
 
 /// A page of open items (the schema's `OpenItemsConnection`) with its accounts.

@@ -172,39 +172,57 @@ pub const ACCOUNT_COLUMNS: [account::Column; 16] = [
     account::Column::UpdatedAt,
 ];
 
-/// Selects `columns` of `entity`'s table (unaliased), in that order, for a decoder by position.
-fn select_columns<E: EntityTrait>(select: &mut SelectStatement, entity: E, columns: &[E::Column]) {
+/// Selects `columns` of `entity`'s table, in that order, for a decoder by position (named
+/// `c{first}`, `c{first + 1}`, ...).
+fn select_columns<E: EntityTrait>(select: &mut SelectStatement, entity: E, columns: &[E::Column], first: usize) {
     for (n, column) in columns.iter().enumerate() {
-        select.expr_as(Expr::col((entity, *column)), Alias::new(format!("c{n}")));
+        select.expr_as(Expr::col((entity, *column)), Alias::new(format!("c{}", first + n)));
     }
 }
 
 /// Selects `ACCOUNT_COLUMNS` of the `accounts` table (unaliased).
 pub fn select_account_columns(select: &mut SelectStatement) -> &mut SelectStatement {
-    select_columns(select, account::Entity, &ACCOUNT_COLUMNS);
+    select_columns(select, account::Entity, &ACCOUNT_COLUMNS, 0);
+    select
+}
+
+/// Selects `ACCOUNT_COLUMNS` of the `accounts` table after `INVOICE_COLUMNS`, for a
+/// statement that joins each invoice's account (`invoice_account_columns_at`).
+pub fn select_invoice_account_columns(select: &mut SelectStatement) -> &mut SelectStatement {
+    select_columns(select, account::Entity, &ACCOUNT_COLUMNS, INVOICE_COLUMNS.len());
     select
 }
 
 /// An account from `ACCOUNT_COLUMNS` at positions 0..16.
 pub fn account_at(row: &QueryResult) -> Result<account::Model, DbErr> {
+    account_from(row, 0)
+}
+
+/// The account from `select_invoice_account_columns`, after the invoice's columns.
+pub fn invoice_account_columns_at(row: &QueryResult) -> Result<account::Model, DbErr> {
+    account_from(row, INVOICE_COLUMNS.len())
+}
+
+/// An account from `ACCOUNT_COLUMNS` at positions `at..at + 16`.
+fn account_from(row: &QueryResult, at: usize) -> Result<account::Model, DbErr> {
     decoded(|| {
         Ok(account::Model {
-            id: required(row, 0)?,
-            customer_number: column(row, 1)?,
-            holder_name: column(row, 2)?,
-            contact_email: column(row, 3)?,
-            friendly_name: column(row, 4)?,
-            parent_id: binary_column(row, 5)?,
-            group_id: binary_column(row, 6)?,
-            status: enum_column(row, 7)?,
-            billing_mode: enum_column(row, 8)?,
-            product_id: required(row, 9)?,
-            token_version: required(row, 10)?,
-            call_forwarding_to: column(row, 11)?,
-            paperless_billing: column(row, 12)?,
-            ebill_notifications: column(row, 13)?,
-            created_at: required(row, 14)?,
-            updated_at: required(row, 15)?,
+            id: required(row, at)?,
+            customer_number: column(row, at + 1)?,
+            holder_name: column(row, at + 2)?,
+            contact_email: column(row, at + 3)?,
+            friendly_name: column(row, at + 4)?,
+            parent_id: binary_column(row, at + 5)?,
+            group_id: binary_column(row, at + 6)?,
+            status: enum_column(row, at + 7)?,
+            billing_mode: enum_column(row, at + 8)?,
+            product_id: required(row, at + 9)?,
+            token_version: required(row, at + 10)?,
+            call_forwarding_to: column(row, at + 11)?,
+            paperless_billing: column(row, at + 12)?,
+            ebill_notifications: column(row, at + 13)?,
+            created_at: required(row, at + 14)?,
+            updated_at: required(row, at + 15)?,
         })
     })
 }
@@ -236,7 +254,7 @@ pub fn invoice_columns(alias: &str) -> String {
 
 /// Selects `INVOICE_COLUMNS` of the `invoices` table (unaliased).
 pub fn select_invoice_columns(select: &mut SelectStatement) -> &mut SelectStatement {
-    select_columns(select, invoice::Entity, &INVOICE_COLUMNS);
+    select_columns(select, invoice::Entity, &INVOICE_COLUMNS, 0);
     select
 }
 

@@ -515,11 +515,14 @@ async fn the_prewritten_open_items_answer_like_the_general_resolvers() {
     for (token, expected) in [(&owner, 4), (&member, 2)] {
         let (mut after, mut seen) = (Value::Null, Vec::new());
         loop {
-            let written = open_items_pages(&app, "prewritten").await;
+            let (written, statements) = (open_items_pages(&app, "prewritten").await, app.statements());
             let fast = app.data(Some(token), &document(""), json!({"after": after})).await;
+            // The session, the page with its accounts (a join), the totals.
+            assert_eq!(app.statements() - statements, 3, "statements of a page with its accounts");
             assert!(open_items_pages(&app, "prewritten").await > written, "the plain page was written ahead");
-            let general = open_items_pages(&app, "general").await;
+            let (general, statements) = (open_items_pages(&app, "general").await, app.statements());
             let slow = app.data(Some(token), &document("__typename @include(if: true)"), json!({"after": after})).await;
+            assert_eq!(app.statements() - statements, 3, "the general path answers from the accounts read ahead");
             assert!(open_items_pages(&app, "general").await > general, "the directive sent it down the general path");
             assert_eq!(fast, slow);
             let page = &fast["openItems"];
