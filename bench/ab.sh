@@ -4,7 +4,7 @@
 # (utime+stime from /proc, which the machine's other load moves far less than req/s).
 #
 #   bench/run.sh                                   # seeds canopy_bench (and builds HEAD)
-#   bench/ab.sh path/to/before/canopy target/release/canopy [rounds]
+#   bench/ab.sh path/to/before/canopy target/production/canopy [rounds]
 #   SCRIPT=open_items LOGIN=owner bench/ab.sh before after   # openItems (run.sh enrolls owner)
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Canopy's benchmark: seeds PostgreSQL, starts the release server, drives it with wrk at
+# Canopy's benchmark: seeds PostgreSQL, starts the server (production profile), drives it with wrk at
 # concurrency 1 and 32, measures the database's own ceiling with pgbench running the same
 # statements, and writes a table (median of RUNS runs) to bench/results/latest.md.
 #
@@ -30,11 +30,11 @@ command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteract
 PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | tail -1)
 
 echo "== build"
-# BIN=path/to/canopy runs a binary built elsewhere; otherwise build this checkout (into
-# CARGO_TARGET_DIR when that is set).
+# BIN=path/to/canopy runs a binary built elsewhere; otherwise build this checkout with
+# the production profile, what is deployed (into CARGO_TARGET_DIR when that is set).
 if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=${CARGO_TARGET_DIR:-target}/release/canopy
+  cargo build --profile production --quiet
+  BIN=${CARGO_TARGET_DIR:-target}/production/canopy
 fi
 
 echo "== database $DB"
