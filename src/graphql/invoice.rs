@@ -15,7 +15,7 @@ use crate::graphql::connection::{IdConnection, connection_from_rows, decode_curs
 use crate::graphql::context::ContextExt;
 use crate::graphql::ids::{self, NodeType};
 use crate::graphql::links::signed_path;
-use crate::graphql::open_items::{OpenItemsPage, PageAccounts};
+use crate::graphql::open_items::OpenItemsPage;
 use crate::graphql::payload::into_payload;
 use crate::graphql::prewritten::{RowFields, RowValue};
 use crate::graphql::scalars::{Cents, Date, Money};
@@ -368,8 +368,6 @@ impl InvoiceQuery {
             || ahead.field("nodes").field("account").exists();
         let OpenItems { rows, totals, accounts } =
             invoices::open_items(ctx.db()?, &viewer, filter, after, first, with_accounts).await?;
-        let accounts: Option<PageAccounts> =
-            accounts.map(|accounts| accounts.into_iter().map(|(id, account)| (AccountKey(id), account)).collect());
         let totals =
             totals.into_iter().map(|(currency, cents)| Money { amount_cents: Cents(cents), currency }).collect();
         let has_next = rows.len() as u64 > first;

@@ -10,6 +10,7 @@ use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
 use crate::entity::{account, invoice};
 use crate::error::AppResult;
+use crate::read::loaders::AccountKey;
 use crate::read::rows;
 
 /// Which open items a query asks for.
@@ -30,8 +31,8 @@ pub struct OpenItems {
     /// The sum of every matching open invoice, per currency, by currency code.
     pub totals: Vec<(String, i64)>,
     /// When asked for: the rows' accounts that the viewer may see (the access policy's
-    /// `can_see`, as the `AccountKey` loader answers), by id.
-    pub accounts: Option<HashMap<i64, account::Model>>,
+    /// `can_see`), keyed as the `AccountKey` loader answers them.
+    pub accounts: Option<HashMap<AccountKey, account::Model>>,
 }
 
 /// Open invoices of the accounts on which the viewer has VIEW_INVOICES, after the keyset
@@ -102,9 +103,9 @@ pub async fn open_items(
         for row in &found {
             let invoice = rows::invoice_at(row)?;
             if let Some(accounts) = &mut accounts
-                && !accounts.contains_key(&invoice.account_id)
+                && !accounts.contains_key(&AccountKey(invoice.account_id))
             {
-                accounts.insert(invoice.account_id, rows::invoice_account_columns_at(row)?);
+                accounts.insert(AccountKey(invoice.account_id), rows::invoice_account_columns_at(row)?);
             }
             invoices.push(invoice);
         }

@@ -427,9 +427,14 @@ pub async fn issue_invoices(app: &TestApp, customer_number: &str, count: u32) {
 
 /// `canopy_account_tree_pages_total{path="..."}` from /metrics.
 pub async fn tree_pages(app: &TestApp, path: &str) -> u64 {
+    pages_by_path(app, "canopy_account_tree_pages_total", path).await
+}
+
+/// `counter{path="..."}` from /metrics.
+pub async fn pages_by_path(app: &TestApp, counter: &str, path: &str) -> u64 {
     let (_, body) =
         app.send(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap(), "127.0.0.1:1").await;
-    let needle = format!("canopy_account_tree_pages_total{{path=\"{path}\"}} ");
+    let needle = format!("{counter}{{path=\"{path}\"}} ");
     let text = body.as_str().unwrap_or_default();
     let line = text.lines().find_map(|l| l.strip_prefix(needle.as_str()));
     line.unwrap_or_else(|| panic!("no {needle} in /metrics")).trim().parse().unwrap()

@@ -471,12 +471,7 @@ async fn open_items_show_their_accounts_only_to_who_may_view_their_invoices() {
 
 /// `canopy_open_items_pages_total{path="..."}` from /metrics.
 async fn open_items_pages(app: &TestApp, path: &str) -> u64 {
-    let (_, body) =
-        app.send(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap(), "127.0.0.1:1").await;
-    let needle = format!("canopy_open_items_pages_total{{path=\"{path}\"}} ");
-    let text = body.as_str().unwrap_or_default();
-    let line = text.lines().find_map(|l| l.strip_prefix(needle.as_str()));
-    line.unwrap_or_else(|| panic!("no {needle} in /metrics")).trim().parse().unwrap()
+    crate::access::pages_by_path(app, "canopy_open_items_pages_total", path).await
 }
 
 /// The open-items page written straight from its rows (`graphql::open_items`) answers
