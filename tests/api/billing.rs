@@ -538,3 +538,32 @@ async fn the_prewritten_open_items_answer_like_the_general_resolvers() {
         }
     }
 }
+
+/// An attacker signed in to another family names the victim's account and replays the
+/// victim's cursor: the page (written from its rows, with the joined accounts) is empty,
+/// with no totals and no account of the victim's anywhere in the answer.
+#[tokio::test]
+async fn another_family_naming_the_victims_account_or_cursor_sees_no_open_items() {
+    let app = TestApp::spawn().await;
+    let (victim_main, victim) = app.enrolled_account("Victim Main", "victim-owner").await;
+    issue(&app, &victim_main.id, "EUR", &days_from_today(3), 700).await;
+    issue(&app, &victim_main.id, "EUR", &days_from_today(4), 800).await;
+    let (_, attacker) = app.enrolled_account("Attacker Main", "attacker-owner").await;
+    let page = "query($a: ID, $after: String) { openItems(first: 1, accountId: $a, after: $after) {
+        totals { amountCents } edges { cursor node { id number account { id customerNumber holderName } } }
+        pageInfo { hasNextPage endCursor } } }";
+    let own = app.data(Some(&victim), page, json!({"a": victim_main.id})).await;
+    assert_eq!(own["openItems"]["edges"].as_array().map(Vec::len), Some(1), "{own}");
+    let cursor = own["openItems"]["pageInfo"]["endCursor"].clone();
+    for variables in
+        [json!({"a": victim_main.id}), json!({"after": cursor}), json!({"a": victim_main.id, "after": cursor})]
+    {
+        let seen = app.data(Some(&attacker), page, variables.clone()).await;
+        assert_eq!(
+            seen["openItems"],
+            json!({"totals": [], "edges": [], "pageInfo": {"hasNextPage": false, "endCursor": null}}),
+            "{variables}"
+        );
+        assert!(!seen.to_string().contains(&victim_main.customer_number), "{seen}");
+    }
+}
