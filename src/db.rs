@@ -16,9 +16,13 @@ pub async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseConnection
     Ok(db)
 }
 
+/// How long opening a connection, and waiting for a free one, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10));
+    options.sqlx_logging(false).connect_timeout(CONNECT_TIMEOUT).acquire_timeout(ACQUIRE_TIMEOUT);
     if url.starts_with("sqlite:") {
         // SQLite serialises writers anyway; one connection makes every transaction
         // exclusive, so read-then-write transactions never fail with SQLITE_BUSY, and an
@@ -102,51 +106,167 @@ fn tell_watcher(db: &DatabaseConnection, statement: &Statement) {
     }
 }
 
-/// Runs a read statement and returns its rows: on PostgreSQL straight through sqlx's pool,
-/// elsewhere through SeaORM.
+/// The database as the hot reads use it (the session, the tree, open items, accounts by
+/// id): SeaORM's pool, and on PostgreSQL a pool of connections of their own.
 ///
-/// SeaORM wraps each statement in four layers of futures (its trait's boxed future, two
-/// `#[instrument]`s and its span), and every layer moves the whole state of the ones
-/// inside it: in callgrind that copying was 29% of an `openItems` request, which runs four
-/// statements. The hot reads (the session, the tree, open items, accounts by id) come
-/// through here instead. The span is SeaORM's own (`sea_orm.query_all`, with the
-/// parameterised text in `db.statement`; values never), so traces read the same.
-pub async fn fetch_all(db: &DatabaseConnection, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-    use sea_orm::sqlx;
-    use tracing::Instrument;
+/// sqlx pings every connection it takes back into its pool (a Sync and its answer): a
+/// round trip, a task and a wakeup of the PostgreSQL backend after every statement, which
+/// for `openItems` (three statements) cost about as much of the machine as a statement
+/// (pgbench, the same statements with a `SELECT 1` after each: -26% tx/s). These
+/// connections come from deadpool instead, which asks a connection whether it is still
+/// fit when it is taken: one whose statement did not finish (an I/O error, or the request
+/// dropped mid-statement) is closed, never reused; one that finished is used at once. As
+/// in SeaORM's pool, a connection is pinged before use only after idling 30 s, and none
+/// lives longer than 30 minutes or idles longer than 10.
+#[derive(Clone)]
+pub struct Reads {
+    db: DatabaseConnection,
+    own: Option<deadpool::managed::Pool<ReadConnections>>,
+}
 
-    if db.get_database_backend() != DbBackend::Postgres {
-        return db.query_all_raw(statement).await;
+/// A connection is pinged before use when it idled this long (one that a proxy or a
+/// restart may have dropped).
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
+/// sqlx's defaults for its pool, kept for the hot reads' own.
+const MAX_IDLE: Duration = Duration::from_secs(10 * 60);
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+impl Reads {
+    /// The hot reads over `db`: on PostgreSQL with as many connections of their own as
+    /// `db`'s pool may open, each opened when first needed. Runs in a Tokio runtime: a
+    /// task closes the connections that idled too long, until the pool is dropped.
+    pub fn new(db: &DatabaseConnection) -> Self {
+        if db.get_database_backend() != DbBackend::Postgres {
+            return Reads { db: db.clone(), own: None };
+        }
+        let pool = db.get_postgres_connection_pool();
+        let built = deadpool::managed::Pool::builder(ReadConnections { options: pool.connect_options() })
+            .max_size(pool.options().get_max_connections() as usize)
+            .wait_timeout(Some(ACQUIRE_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build();
+        // It only fails without a runtime for its timeouts, which it has; SeaORM's pool
+        // would serve the hot reads then.
+        let own = built.inspect_err(|err| tracing::error!(%err, "no pool of the hot reads' own")).ok();
+        if let Some(own) = &own {
+            let weak = own.weak();
+            tokio::spawn(async move {
+                let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    every_minute.tick().await;
+                    let Some(own) = weak.upgrade() else { return };
+                    own.retain(|_, metrics| metrics.last_used() < MAX_IDLE && metrics.age() < MAX_LIFETIME);
+                }
+            });
+        }
+        Reads { db: db.clone(), own }
     }
-    let span = tracing::info_span!(
-        "sea_orm.query_all",
-        otel.kind = "client",
-        db.system = "postgresql",
-        db.operation = "SELECT",
-        db.statement = statement.sql.as_str(),
-        otel.status_code = tracing::field::Empty,
-    );
-    tell_watcher(db, &statement);
-    let Statement { sql, values, .. } = statement;
-    let values = sea_query_sqlx::SqlxValues(values.unwrap_or_else(|| sea_orm::sea_query::Values(Vec::new())));
-    let query = sqlx::query_with(sqlx::AssertSqlSafe(sql.as_str()), values);
-    // On a connection of its own: the pool's executor would pass each row through one
-    // more stream. The acquiring future is boxed, so that this one stays small (it is
-    // moved into the span's wrapper).
-    let fetched = async {
-        let mut connection = Box::pin(db.get_postgres_connection_pool().acquire()).await?;
-        query.fetch_all(&mut *connection).await
+
+    /// SeaORM's pool, for everything else.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
     }
-    .instrument(span.clone())
-    .await;
-    span.record("otel.status_code", if fetched.is_ok() { "OK" } else { "ERROR" });
-    match fetched {
-        Ok(rows) => Ok(rows.into_iter().map(QueryResult::from).collect()),
-        Err(err) => Err(DbErr::Query(sea_orm::RuntimeErr::SqlxError(err.into()))),
+
+    /// Connections of the hot reads' own pool (open, idle), when it has one.
+    pub fn own_connections(&self) -> Option<(usize, usize)> {
+        self.own.as_ref().map(|own| {
+            let status = own.status();
+            (status.size, status.available)
+        })
+    }
+
+    /// Runs a read statement and returns its rows: on PostgreSQL straight through sqlx on
+    /// a connection of the hot reads' own, elsewhere through SeaORM.
+    ///
+    /// SeaORM wraps each statement in four layers of futures (its trait's boxed future, two
+    /// `#[instrument]`s and its span), and every layer moves the whole state of the ones
+    /// inside it: in callgrind that copying was 29% of an `openItems` request. The span is
+    /// SeaORM's own (`sea_orm.query_all`, with the parameterised text in `db.statement`;
+    /// values never), so traces read the same.
+    pub async fn fetch_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        use sea_orm::sqlx;
+        use tracing::Instrument;
+
+        let Some(own) = &self.own else { return self.db.query_all_raw(statement).await };
+        let span = tracing::info_span!(
+            "sea_orm.query_all",
+            otel.kind = "client",
+            db.system = "postgresql",
+            db.operation = "SELECT",
+            db.statement = statement.sql.as_str(),
+            otel.status_code = tracing::field::Empty,
+        );
+        tell_watcher(&self.db, &statement);
+        let Statement { sql, values, .. } = statement;
+        let values = sea_query_sqlx::SqlxValues(values.unwrap_or_else(|| sea_orm::sea_query::Values(Vec::new())));
+        let query = sqlx::query_with(sqlx::AssertSqlSafe(sql.as_str()), values);
+        // The getting future is boxed, so that this one stays small (it is moved into the
+        // span's wrapper).
+        let fetched = async {
+            let mut connection = Box::pin(own.get()).await.map_err(|err| match err {
+                deadpool::managed::PoolError::Backend(err) => DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err.into())),
+                _ => DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout),
+            })?;
+            connection.finished = false;
+            let rows = query.fetch_all(&mut connection.connection).await;
+            // A statement the database refused leaves the connection in step (sqlx reads
+            // the rest of its answer before the next statement); any other error may not.
+            connection.finished = matches!(rows, Ok(_) | Err(sqlx::Error::Database(_)));
+            rows.map_err(|err| DbErr::Query(sea_orm::RuntimeErr::SqlxError(err.into())))
+        }
+        .instrument(span.clone())
+        .await;
+        span.record("otel.status_code", if fetched.is_ok() { "OK" } else { "ERROR" });
+        Ok(fetched?.into_iter().map(QueryResult::from).collect())
+    }
+
+    /// `fetch_all` of a select built for the connection's backend.
+    pub async fn select_all(&self, select: &SelectStatement) -> Result<Vec<QueryResult>, DbErr> {
+        self.fetch_all(self.db.get_database_backend().build(select)).await
     }
 }
 
-/// `fetch_all` of a select built for the connection's backend.
-pub async fn select_all(db: &DatabaseConnection, select: &SelectStatement) -> Result<Vec<QueryResult>, DbErr> {
-    fetch_all(db, db.get_database_backend().build(select)).await
+/// Opens the hot reads' connections with the options of SeaORM's pool (the statement
+/// timeout among them).
+struct ReadConnections {
+    options: std::sync::Arc<sea_orm::sqlx::postgres::PgConnectOptions>,
+}
+
+struct ReadConnection {
+    connection: sea_orm::sqlx::PgConnection,
+    /// False while a statement runs: a connection given back so is closed.
+    finished: bool,
+}
+
+impl deadpool::managed::Manager for ReadConnections {
+    type Type = ReadConnection;
+    type Error = sea_orm::sqlx::Error;
+
+    async fn create(&self) -> Result<ReadConnection, Self::Error> {
+        use sea_orm::sqlx::ConnectOptions as _;
+        Ok(ReadConnection { connection: self.options.connect().await?, finished: true })
+    }
+
+    async fn recycle(
+        &self,
+        connection: &mut ReadConnection,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Self::Error> {
+        use sea_orm::sqlx::Connection as _;
+        let closed = |reason: &'static str| {
+            metrics::counter!("canopy_db_read_connections_closed_total", "reason" => reason).increment(1);
+            Err(deadpool::managed::RecycleError::message(reason))
+        };
+        if !connection.finished {
+            return closed("unfinished");
+        }
+        if metrics.age() >= MAX_LIFETIME {
+            return closed("lifetime");
+        }
+        if metrics.last_used() >= IDLE_BEFORE_PING {
+            connection.connection.ping().await?;
+        }
+        Ok(())
+    }
 }

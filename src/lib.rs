@@ -31,6 +31,7 @@ use crate::graphql::context::AppState;
 /// Everything a running server holds.
 pub fn state(db: DatabaseConnection, settings: Settings) -> AppState {
     AppState {
+        reads: db::Reads::new(&db),
         db,
         settings: Arc::new(settings),
         events: EventBus::new(),

@@ -74,6 +74,12 @@ fn describe() {
     describe_gauge!("canopy_websocket_connections", "Open websocket connections");
     describe_gauge!("canopy_db_pool_connections", "PostgreSQL connections in the pool");
     describe_gauge!("canopy_db_pool_idle_connections", "Idle PostgreSQL connections in the pool");
+    describe_gauge!("canopy_db_read_pool_connections", "PostgreSQL connections of the hot reads' own pool");
+    describe_gauge!("canopy_db_read_pool_idle_connections", "Idle PostgreSQL connections of the hot reads' own pool");
+    describe_counter!(
+        "canopy_db_read_connections_closed_total",
+        "Connections of the hot reads' own pool closed when taken: unfinished (a statement cut off), lifetime"
+    );
     describe_gauge!("canopy_outbox_backlog", "Mails waiting in the outbox");
 }
 
@@ -141,12 +147,18 @@ pub fn render() -> String {
     install().map(PrometheusHandle::render).unwrap_or_default()
 }
 
-/// Sets the PostgreSQL pool's gauges (read at scrape time).
-pub fn observe_pool(db: &sea_orm::DatabaseConnection) {
+/// Sets the PostgreSQL pools' gauges (read at scrape time): SeaORM's, and the hot reads'
+/// own (`db::Reads`).
+pub fn observe_pool(reads: &crate::db::Reads) {
+    let db = reads.db();
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         let pool = db.get_postgres_connection_pool();
         gauge!("canopy_db_pool_connections").set(f64::from(pool.size()));
         gauge!("canopy_db_pool_idle_connections").set(pool.num_idle() as f64);
+    }
+    if let Some((open, idle)) = reads.own_connections() {
+        gauge!("canopy_db_read_pool_connections").set(open as f64);
+        gauge!("canopy_db_read_pool_idle_connections").set(idle as f64);
     }
 }
 

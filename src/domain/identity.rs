@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::config::Settings;
 use crate::crypto::{self, PasswordCheck};
+use crate::db::Reads;
 use crate::domain::access::Viewer;
 use crate::domain::accounts::{bump_token_version, lock_account, validate_email};
 use crate::domain::audit::AuditEntry;
@@ -341,13 +342,9 @@ pub struct Authenticated {
 /// websocket operation and event checks it: `Ok(None)` when no token was given, and
 /// UNAUTHENTICATED for a token that is not (or no longer) a live session, or whose login's
 /// account was removed.
-pub async fn live_viewer(
-    db: &DatabaseConnection,
-    settings: &Settings,
-    token: Option<&str>,
-) -> AppResult<Option<(Viewer, i64)>> {
+pub async fn live_viewer(reads: &Reads, settings: &Settings, token: Option<&str>) -> AppResult<Option<(Viewer, i64)>> {
     let Some(token) = token else { return Ok(None) };
-    match authenticate(db, settings, token).await? {
+    match authenticate(reads, settings, token).await? {
         Some(found) if !found.home_deactivated => Ok(Some((found.viewer, found.session_id))),
         // A removed account's logins may not sign in; an ended session is no session.
         _ => Err(AppError::Unauthenticated),
@@ -358,12 +355,8 @@ pub async fn live_viewer(
 /// this runs before every request (sessions ⋈ users ⟕ active home account ⟕ groups the
 /// user is a member of; one row per group, at least one). Renews the session's idle
 /// expiry at most once a minute, so reads do not turn into writes on every request.
-pub async fn authenticate(
-    db: &DatabaseConnection,
-    settings: &Settings,
-    token: &str,
-) -> AppResult<Option<Authenticated>> {
-    authenticate_session(db, settings, SessionKey::TokenHash(crypto::sha256_hex(token))).await
+pub async fn authenticate(reads: &Reads, settings: &Settings, token: &str) -> AppResult<Option<Authenticated>> {
+    authenticate_session(reads, settings, SessionKey::TokenHash(crypto::sha256_hex(token))).await
 }
 
 /// How a session is looked up: by its token's hash (a request), or by its id (a websocket
@@ -374,20 +367,16 @@ pub enum SessionKey {
 }
 
 /// The viewer of a session known by id, checked as `live_viewer` checks a token.
-pub async fn live_session(db: &DatabaseConnection, settings: &Settings, session_id: i64) -> AppResult<Viewer> {
-    match authenticate_session(db, settings, SessionKey::Id(session_id)).await? {
+pub async fn live_session(reads: &Reads, settings: &Settings, session_id: i64) -> AppResult<Viewer> {
+    match authenticate_session(reads, settings, SessionKey::Id(session_id)).await? {
         Some(found) if !found.home_deactivated => Ok(found.viewer),
         _ => Err(AppError::Unauthenticated),
     }
 }
 
-async fn authenticate_session(
-    db: &DatabaseConnection,
-    settings: &Settings,
-    key: SessionKey,
-) -> AppResult<Option<Authenticated>> {
+async fn authenticate_session(reads: &Reads, settings: &Settings, key: SessionKey) -> AppResult<Option<Authenticated>> {
     let now = chrono::Utc::now();
-    let rows = crate::db::fetch_all(db, session_statement(db.get_database_backend(), key, now)).await?;
+    let rows = reads.fetch_all(session_statement(reads.db().get_database_backend(), key, now)).await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -414,7 +403,7 @@ async fn authenticate_session(
             .col_expr(session::Column::LastSeenAt, sea_orm::sea_query::Expr::value(now))
             .col_expr(session::Column::ExpiresAt, sea_orm::sea_query::Expr::value(expires_at))
             .filter(session::Column::Id.eq(session_id))
-            .exec(db)
+            .exec(reads.db())
             .await?;
     }
     let home_deactivated = user.home_account_id.is_some() && home_account_id.is_none();

@@ -7,6 +7,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
+use crate::db::Reads;
 use crate::domain::access::Viewer;
 use crate::domain::payments::PaymentProvider;
 use crate::error::{AppError, AppResult};
@@ -18,6 +19,8 @@ use crate::read::loaders::{Reader, RequestViewer, read_viewer};
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// The hot reads (`db::Reads`), over `db`.
+    pub reads: Reads,
     pub settings: Arc<Settings>,
     pub events: EventBus,
     /// Collects payments (see `domain::payments`).
@@ -43,7 +46,12 @@ pub struct RequestContext {
 impl RequestContext {
     pub fn new(state: &AppState, viewer: Option<Viewer>, session_id: Option<i64>, client: String) -> Self {
         let viewer: RequestViewer = Arc::new(RwLock::new(viewer.map(Arc::new)));
-        let batch = Reader { db: state.db.clone(), viewer: viewer.clone(), settings: state.settings.clone() };
+        let batch = Reader {
+            db: state.db.clone(),
+            reads: state.reads.clone(),
+            viewer: viewer.clone(),
+            settings: state.settings.clone(),
+        };
         // One batch may hold a whole tree page: 100 accounts with 100 secondaries each.
         let most_keys = (MAX_PAGE_SIZE * (MAX_PAGE_SIZE + 1)) as usize;
         // Batches run in tasks of their own; they carry the operation's span along, so
@@ -91,6 +99,9 @@ pub trait ContextExt {
     fn request(&self) -> AppResult<&RequestContext>;
     fn db(&self) -> AppResult<&DatabaseConnection> {
         Ok(&self.state()?.db)
+    }
+    fn reads(&self) -> AppResult<&Reads> {
+        Ok(&self.state()?.reads)
     }
     fn settings(&self) -> AppResult<&Settings> {
         Ok(&self.state()?.settings)

@@ -367,7 +367,7 @@ impl InvoiceQuery {
         let with_accounts = ahead.field("edges").field("node").field("account").exists()
             || ahead.field("nodes").field("account").exists();
         let OpenItems { rows, totals, accounts } =
-            invoices::open_items(ctx.db()?, &viewer, filter, after, first, with_accounts).await?;
+            invoices::open_items(ctx.reads()?, &viewer, filter, after, first, with_accounts).await?;
         let totals =
             totals.into_iter().map(|(currency, cents)| Money { amount_cents: Cents(cents), currency }).collect();
         let has_next = rows.len() as u64 > first;

@@ -46,7 +46,7 @@ fn session_of(ctx: &Context<'_>) -> Result<(AppState, i64)> {
 /// The subscriber as they are now: their session is checked again and their rights read
 /// afresh, so a subscription never outlives a logout or keeps rights that were taken away.
 async fn subscriber_now(state: &AppState, session_id: i64) -> Option<Viewer> {
-    identity::live_session(&state.db, &state.settings, session_id).await.ok()
+    identity::live_session(&state.reads, &state.settings, session_id).await.ok()
 }
 
 #[Subscription]

@@ -68,7 +68,7 @@ impl User {
         let secondaries = prefetch::secondaries_asked(ctx);
         let loader = ctx.request()?.loader.clone();
         let rows =
-            crate::read::tree::accounts_page(ctx.db()?, &viewer, page, after_id.unwrap_or(0), first, secondaries)
+            crate::read::tree::accounts_page(ctx.reads()?, &viewer, page, after_id.unwrap_or(0), first, secondaries)
                 .await?;
         let shown = rows.accounts.iter().take(first as usize);
         let level_two = rows.secondaries.iter().flat_map(|pages| pages.shown());

@@ -60,7 +60,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// Resolves a bearer token to the viewer. `Ok(None)` is anonymous; a token that does not
 /// resolve is UNAUTHENTICATED rather than silently anonymous.
 pub async fn viewer_for_token(state: &AppState, token: Option<&str>) -> Result<Option<(Viewer, i64)>, AppError> {
-    identity::live_viewer(&state.db, &state.settings, token).await
+    identity::live_viewer(&state.reads, &state.settings, token).await
 }
 
 pub(super) fn client_of(state: &HttpState, request: &axum::extract::Request) -> String {

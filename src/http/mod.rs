@@ -110,7 +110,7 @@ async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response
 
 /// The Prometheus text of this process.
 pub async fn metrics_text(app: &AppState) -> Response {
-    crate::metrics::observe_pool(&app.db);
+    crate::metrics::observe_pool(&app.reads);
     if let Ok(backlog) = crate::read::outbox::backlog(&app.db).await {
         crate::metrics::set_outbox_backlog(backlog);
     }

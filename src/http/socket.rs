@@ -105,7 +105,7 @@ impl async_graphql::Executor for SessionChecked {
                 return refused(AppError::Unauthenticated);
             };
             let viewer = match session.session_id {
-                Some(id) => match identity::live_session(&app.db, &app.settings, id).await {
+                Some(id) => match identity::live_session(&app.reads, &app.settings, id).await {
                     Ok(viewer) => Some(viewer),
                     Err(err) => return refused(err),
                 },
@@ -328,7 +328,7 @@ async fn serve_socket(
                     _ => None,
                 };
                 if let Some((session_id, before)) = concerned {
-                    let now = identity::live_session(&app.db, &app.settings, session_id).await;
+                    let now = identity::live_session(&app.reads, &app.settings, session_id).await;
                     let still = now.as_ref().is_ok_and(|v| v.grants() == before.grants());
                     if !still {
                         tracing::info!("websocket closed: its session ended or its rights changed");

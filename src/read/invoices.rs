@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::sea_query::{Alias, Expr, Func, Order, Query};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, ExprTrait};
+use sea_orm::{ColumnTrait, Condition, DbErr, ExprTrait};
 
 use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
@@ -39,7 +39,7 @@ pub struct OpenItems {
 /// `after` (due date, id); with `with_accounts`, their accounts too, read in the same
 /// statement (a join), which spares a round trip to the database for the page's accounts.
 pub async fn open_items(
-    db: &DatabaseConnection,
+    reads: &crate::db::Reads,
     viewer: &Viewer,
     filter: OpenItemsFilter,
     after: Option<(NaiveDate, i64)>,
@@ -97,7 +97,7 @@ pub async fn open_items(
     // The page by position (`read::rows`), and the totals beside it on a second
     // connection: neither waits for the other.
     let page_rows = async {
-        let found = crate::db::select_all(db, &statement).await?;
+        let found = reads.select_all(&statement).await?;
         let mut accounts = with_accounts.then(HashMap::new);
         let mut invoices = Vec::with_capacity(found.len());
         for row in &found {
@@ -112,7 +112,7 @@ pub async fn open_items(
         Ok::<_, DbErr>((invoices, accounts))
     };
     let totals = async {
-        let found = crate::db::select_all(db, &totals).await?;
+        let found = reads.select_all(&totals).await?;
         found
             .iter()
             .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order, Query, SelectStatement, UnionType};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, ExprTrait, IdenStatic};
+use sea_orm::{ColumnTrait, Condition, ExprTrait, IdenStatic};
 
 use crate::domain::access::{Permission, Viewer};
 use crate::entity::enums::InvoiceStatus;
@@ -155,7 +155,7 @@ impl SecondaryPages {
 /// count, plus, when `secondaries` is given, the first `secondaries + 1` secondaries of
 /// each that `viewer` may see.
 pub async fn accounts_page(
-    db: &DatabaseConnection,
+    reads: &crate::db::Reads,
     viewer: &Viewer,
     page: Condition,
     after: i64,
@@ -215,7 +215,7 @@ pub async fn accounts_page(
                 .to_owned(),
         );
     }
-    let rows = crate::db::select_all(db, &statement).await?;
+    let rows = reads.select_all(&statement).await?;
 
     let mut accounts = Vec::new();
     let mut secondary_counts = HashMap::new();

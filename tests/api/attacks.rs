@@ -555,3 +555,65 @@ mod secrets_at_rest {
         assert_eq!(metrics_status(&development, None).await, StatusCode::OK);
     }
 }
+
+/// A counter of the hot reads' own pool on /metrics (0 before its first increment).
+async fn read_connections_closed(app: &TestApp, reason: &str) -> u64 {
+    let (_, body) =
+        app.send(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap(), "127.0.0.1:1").await;
+    let needle = format!("canopy_db_read_connections_closed_total{{reason=\"{reason}\"}} ");
+    let text = body.as_str().unwrap_or_default();
+    text.lines().find_map(|l| l.strip_prefix(needle.as_str())).map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// Polls `request` `polls` times (yielding between), then drops it unfinished: a client
+/// that hangs up while its statement runs.
+async fn dropped_after<F: std::future::Future>(polls: usize, request: F) {
+    let mut request = std::pin::pin!(request);
+    for _ in 0..polls {
+        if futures_util::poll!(request.as_mut()).is_ready() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// An attacker hangs up on their own requests while their statements run, over and over,
+/// hoping a connection goes back to the pool out of step and hands what it had not yet
+/// read to the next viewer's statement. Another family reading its open items all the
+/// while only ever sees its own, and on PostgreSQL the hot reads' pool closed the
+/// connections that were cut off instead of reusing them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_dropped_mid_statement_hand_nothing_to_the_next_viewer() {
+    use crate::billing::{days_from_today, issue};
+    const ITEMS: &str = "{ openItems(first: 10) { totals { amountCents currency } edges { node { totalCents account { holderName } } } } }";
+    // Limits high enough that the storm reaches the database, not the rate limiter.
+    let unlimited = canopy::rate_limit::Rate { per_second: 1e6, burst: 1e6 };
+    let options =
+        canopy::config::ServerOptions { rate_per_client: unlimited, rate_per_user: unlimited, ..Default::default() };
+    let app = TestApp::with_server_options(options).await;
+    let (mine, attacker) = app.enrolled_account("Dropper Main", "dropper").await;
+    let (theirs, reader) = app.enrolled_account("Steady Main", "steady-reader").await;
+    issue(&app, &mine.id, "EUR", &days_from_today(3), 111).await;
+    issue(&app, &theirs.id, "EUR", &days_from_today(4), 222).await;
+    let expect = |cents: i64, holder: &str| {
+        json!({"openItems": {"totals": [{"amountCents": cents, "currency": "EUR"}],
+            "edges": [{"node": {"totalCents": cents, "account": {"holderName": holder}}}]}})
+    };
+    let closed_before = read_connections_closed(&app, "unfinished").await;
+
+    for polls in 1..120 {
+        dropped_after(polls, app.gql(Some(&attacker), ITEMS, json!({}))).await;
+        let seen = app.gql(Some(&reader), ITEMS, json!({})).await;
+        assert_eq!(seen["data"], expect(222, "Steady Main"), "after a request dropped at poll {polls}: {seen}");
+    }
+    for _ in 0..10 {
+        let seen = app.gql(Some(&attacker), ITEMS, json!({})).await;
+        assert_eq!(seen["data"], expect(111, "Dropper Main"), "{seen}");
+    }
+    if app.is_postgres() {
+        assert!(
+            read_connections_closed(&app, "unfinished").await > closed_before,
+            "statements were cut off, and their connections closed"
+        );
+    }
+}

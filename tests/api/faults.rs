@@ -105,6 +105,46 @@ async fn when_the_database_goes_away_requests_fail_fast_and_the_server_recovers(
     assert_eq!(ready(&app).await, StatusCode::OK);
 }
 
+/// The hot reads (the session and openItems, on connections of their own: `db::Reads`)
+/// fail as fast as the rest while the database is away, with no database text, and come
+/// back with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hot_reads_fail_fast_while_the_database_is_away_and_recover() {
+    let Some(server) = require_postgres("the_hot_reads_fail_fast_while_the_database_is_away_and_recover") else {
+        return;
+    };
+    let url = fresh_postgres_database(&server).await;
+    let proxy = CuttableProxy::start("127.0.0.1:5432").await;
+    let app = TestApp::on_url(via_proxy(&url, proxy.port), None).await;
+    let (_, owner) = app.enrolled_account("Away Main", "away-owner").await;
+    const ITEMS: &str = "{ openItems(first: 5) { totals { amountCents } edges { node { totalCents } } } }";
+    let body = app.gql(Some(&owner), ITEMS, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+
+    proxy.cut().await;
+    // The first takes a pooled connection that was cut; the next ones open new ones,
+    // which are refused.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let body = app.gql(Some(&owner), ITEMS, json!({})).await;
+        assert_eq!(error_code(&body), Some("INTERNAL"), "{body}");
+        assert!(!body.to_string().to_lowercase().contains("connection"), "no database text reaches the client: {body}");
+        assert!(started.elapsed() < Duration::from_secs(8), "failed fast: {:?}", started.elapsed());
+    }
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = app.gql(Some(&owner), ITEMS, json!({})).await;
+        if body["errors"].is_null() {
+            assert_eq!(body["data"]["openItems"]["edges"], json!([]), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn statements_have_a_timeout_on_postgres() {
     let Some(server) = require_postgres("statements_have_a_timeout_on_postgres") else { return };

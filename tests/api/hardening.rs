@@ -262,6 +262,7 @@ async fn metrics_count_requests_latency_lockouts_and_the_outbox() {
     }
     if app.is_postgres() {
         assert!(text.contains("canopy_db_pool_connections"), "{text}");
+        assert!(text.contains("canopy_db_read_pool_connections"), "{text}");
     }
 }
 

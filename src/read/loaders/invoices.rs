@@ -4,10 +4,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 use sea_orm::sea_query::{Alias, Expr, Func, Query, SelectStatement};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    QueryTrait,
-};
+use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, QueryTrait};
 
 use super::{PageOf, PageQuery, Reader, first_rows_per, parents_by_shape};
 use crate::domain::access::{Permission, Viewer};
@@ -40,7 +37,7 @@ impl Loader<OpenBalanceKey> for Reader {
             .group_by(invoice::Column::AccountId)
             .group_by(invoice::Column::Currency)
             .build(self.db.get_database_backend());
-        let found = crate::db::fetch_all(&self.db, select).await?;
+        let found = self.reads.fetch_all(select).await?;
         let rows = found.iter().map(rows::balance_at).collect::<Result<Vec<_>, _>>()?;
         let mut map: HashMap<_, Vec<(String, i64)>> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for (account_id, currency, total) in rows {
@@ -90,7 +87,7 @@ impl Loader<InvoicesPage> for Reader {
             let mut pages: foldhash::HashMap<i64, InvoicePage> =
                 accounts.iter().map(|a| (*a, InvoicePage::with_capacity(first as usize + 1))).collect();
             if self.db.get_database_backend() == DbBackend::Postgres {
-                latest_invoices_lateral(&self.db, &accounts, status, before_id, first + 1, &mut pages).await?;
+                latest_invoices_lateral(&self.reads, &accounts, status, before_id, first + 1, &mut pages).await?;
             } else {
                 let mut condition = Condition::all()
                     .add(invoice::Column::AccountId.is_in(accounts.clone()))
@@ -126,7 +123,7 @@ impl Loader<InvoicesPage> for Reader {
 /// window function would read every invoice of every account. Each row goes to its
 /// account's page in `pages`.
 async fn latest_invoices_lateral(
-    db: &DatabaseConnection,
+    reads: &crate::db::Reads,
     accounts: &[i64],
     status: Option<InvoiceStatus>,
     before_id: i64,
@@ -144,7 +141,7 @@ async fn latest_invoices_lateral(
         values.push(sea_orm::ActiveEnum::to_value(&status).into());
     }
     let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-    for row in crate::db::fetch_all(db, statement).await? {
+    for row in reads.fetch_all(statement).await? {
         let account_id = rows::invoice_account_at(&row)?;
         let page = pages.entry(account_id).or_default();
         // Each account's rows come newest first (the lateral subquery's order, which the

@@ -38,6 +38,8 @@ pub fn read_viewer(shared: &RequestViewer) -> Option<Arc<Viewer>> {
 /// whose rights filter every batch.
 pub struct Reader {
     pub db: DatabaseConnection,
+    /// The hot reads' statements (`db::Reads`), over `db`.
+    pub reads: crate::db::Reads,
     pub viewer: RequestViewer,
     pub settings: Arc<Settings>,
 }
@@ -59,7 +61,7 @@ impl Reader {
             .from(account::Entity)
             .and_where(self.one_of(account::Column::Id, ids))
             .to_owned();
-        let found = crate::db::select_all(&self.db, &statement).await?;
+        let found = self.reads.select_all(&statement).await?;
         let mut accounts = HashMap::with_capacity(found.len());
         for row in &found {
             let account = rows::account_at(row)?;
