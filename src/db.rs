@@ -53,6 +53,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
 /// PostgreSQL together) 8 connections served the most tree queries at c=32: with 16 or
 /// 32, PostgreSQL spent more CPU per request on backends contending for the cores; with
 /// 4, requests waited for connections (a tree query runs three statements at once).
+/// SeaORM's pool and the hot reads' own (`Reads`) get this many each, so a replica opens
+/// at most twice as many; under read load the hot reads' pool is the busy one (with 6 or
+/// 12 there the tree query at c=32 moved within the noise, 2026-12-08).
 /// Replicas sharing a database on a host of its own set CANOPY_DB_POOL for that host.
 fn default_pool_size() -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
