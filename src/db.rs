@@ -80,7 +80,7 @@ type Watcher = Arc<dyn Fn(&Statement) + Send + Sync>;
 static WATCHERS: RwLock<Vec<(usize, Watcher)>> = RwLock::new(Vec::new());
 
 /// Calls `watcher` for every statement `db` runs: through SeaORM (its metric callback),
-/// and through `fetch_all`, which runs past SeaORM.
+/// and through `Reads::fetch_all`, which runs past SeaORM.
 pub fn watch_statements(db: &mut DatabaseConnection, watcher: impl Fn(&Statement) + Send + Sync + 'static) {
     let watcher: Watcher = Arc::new(watcher);
     let through_seaorm = watcher.clone();
