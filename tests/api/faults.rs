@@ -156,6 +156,10 @@ async fn statements_have_a_timeout_on_postgres() {
         .unwrap()
         .unwrap();
     assert_eq!(row.try_get::<String>("", "statement_timeout").unwrap(), "15s");
+    // The hot reads' own connections too.
+    let show = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SHOW statement_timeout");
+    let rows = app.state.reads.fetch_all(show).await.unwrap();
+    assert_eq!(rows[0].try_get::<String>("", "statement_timeout").unwrap(), "15s");
 }
 
 const ORDER: &str =
