@@ -46,12 +46,7 @@ pub struct RequestContext {
 impl RequestContext {
     pub fn new(state: &AppState, viewer: Option<Viewer>, session_id: Option<i64>, client: String) -> Self {
         let viewer: RequestViewer = Arc::new(RwLock::new(viewer.map(Arc::new)));
-        let batch = Reader {
-            db: state.db.clone(),
-            reads: state.reads.clone(),
-            viewer: viewer.clone(),
-            settings: state.settings.clone(),
-        };
+        let batch = Reader { reads: state.reads.clone(), viewer: viewer.clone(), settings: state.settings.clone() };
         // One batch may hold a whole tree page: 100 accounts with 100 secondaries each.
         let most_keys = (MAX_PAGE_SIZE * (MAX_PAGE_SIZE + 1)) as usize;
         // Batches run in tasks of their own; they carry the operation's span along, so

@@ -47,7 +47,7 @@ impl Loader<SecondaryCountKey> for Reader {
             .filter(self.one_of(account::Column::ParentId, keys.iter().map(|k| k.0)))
             .group_by(account::Column::ParentId)
             .into_model::<Row>()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let mut map: HashMap<_, _> = keys.iter().map(|k| (*k, 0)).collect();
         for row in rows {
@@ -100,7 +100,7 @@ impl Loader<ProductKey> for Reader {
     async fn load(&self, keys: &[ProductKey]) -> Result<HashMap<ProductKey, Self::Value>, Self::Error> {
         Ok(product::Entity::find()
             .filter(product::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .map(|p| (ProductKey(p.id), p))
@@ -120,7 +120,7 @@ impl Loader<UserKey> for Reader {
         let viewer = self.viewer()?;
         Ok(user::Entity::find()
             .filter(user::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .filter(|u| viewer.is_staff() || u.id == viewer.user.id)
@@ -142,7 +142,7 @@ impl Loader<AccountOrderKey> for Reader {
         let viewer = self.viewer()?;
         let rows = account_order::Entity::find()
             .filter(account_order::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let mains = self.accounts_by_id(rows.iter().map(|o| o.main_account_id).collect()).await?;
         Ok(rows
@@ -166,7 +166,7 @@ impl Loader<AuditEventKey> for Reader {
         let viewer = self.viewer()?;
         let rows = audit_event::Entity::find()
             .filter(audit_event::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         Ok(rows
             .into_iter()

@@ -21,7 +21,7 @@ impl Loader<GroupKey> for Reader {
         let viewer = self.viewer()?;
         let groups = group::Entity::find()
             .filter(self.one_of(group::Column::Id, keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         Ok(groups
             .into_iter()
@@ -94,7 +94,7 @@ impl Loader<GroupMembersPage> for Reader {
         let member_ids = pages.values().flatten().map(|m| m.user_id);
         let users: HashMap<i64, user::Model> = user::Entity::find()
             .filter(user::Column::Id.is_in(member_ids))
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .map(|u| (u.id, u))

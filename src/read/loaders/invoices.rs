@@ -36,7 +36,7 @@ impl Loader<OpenBalanceKey> for Reader {
             .filter(invoice::Column::Status.eq(InvoiceStatus::Open))
             .group_by(invoice::Column::AccountId)
             .group_by(invoice::Column::Currency)
-            .build(self.db.get_database_backend());
+            .build(self.db().get_database_backend());
         let found = self.reads.fetch_all(select).await?;
         let rows = found.iter().map(rows::balance_at).collect::<Result<Vec<_>, _>>()?;
         let mut map: HashMap<_, Vec<(String, i64)>> = keys.iter().map(|k| (*k, Vec::new())).collect();
@@ -86,7 +86,7 @@ impl Loader<InvoicesPage> for Reader {
             // through SipHash were a percent of its CPU, and the keys are our own ids.
             let mut pages: foldhash::HashMap<i64, InvoicePage> =
                 accounts.iter().map(|a| (*a, InvoicePage::with_capacity(first as usize + 1))).collect();
-            if self.db.get_database_backend() == DbBackend::Postgres {
+            if self.db().get_database_backend() == DbBackend::Postgres {
                 latest_invoices_lateral(&self.reads, &accounts, status, before_id, first + 1, &mut pages).await?;
             } else {
                 let mut condition = Condition::all()
@@ -96,7 +96,7 @@ impl Loader<InvoicesPage> for Reader {
                     condition = condition.add(invoice::Column::Status.eq(status));
                 }
                 let rows = first_rows_per(
-                    &self.db,
+                    self.db(),
                     invoice::Entity,
                     invoice::Column::AccountId,
                     invoice::Column::Id,
@@ -167,7 +167,7 @@ impl Loader<InvoiceKey> for Reader {
     async fn load(&self, keys: &[InvoiceKey]) -> Result<HashMap<InvoiceKey, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
         let invoices =
-            invoice::Entity::find().filter(invoice::Column::Id.is_in(keys.iter().map(|k| k.0))).all(&self.db).await?;
+            invoice::Entity::find().filter(invoice::Column::Id.is_in(keys.iter().map(|k| k.0))).all(self.db()).await?;
         let accounts = self.accounts_by_id(invoices.iter().map(|i| i.account_id).collect()).await?;
         Ok(invoices
             .into_iter()
@@ -191,7 +191,7 @@ impl Loader<InvoiceLinesKey> for Reader {
             .filter(self.one_of(invoice_line::Column::InvoiceId, keys.iter().map(|k| k.0)))
             .order_by_asc(invoice_line::Column::InvoiceId)
             .order_by_asc(invoice_line::Column::Position)
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let mut map: HashMap<_, Vec<_>> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for row in rows {
@@ -216,7 +216,7 @@ impl Loader<CollectiveInvoiceKey> for Reader {
         let viewer = self.viewer()?;
         let rows = collective_invoice::Entity::find()
             .filter(collective_invoice::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let mains = self.accounts_by_id(rows.iter().map(|c| c.main_account_id).collect()).await?;
         Ok(rows
@@ -260,7 +260,7 @@ impl Loader<CollectiveWholeKey> for Reader {
             .filter(invoice::Column::AccountId.not_in_subquery(viewable_accounts(&viewer, Permission::ViewInvoices)))
             .group_by(invoice::Column::CollectiveInvoiceId)
             .into_model::<Row>()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let mut map: HashMap<_, _> = keys.iter().map(|k| (*k, true)).collect();
         for row in hidden {
@@ -318,7 +318,7 @@ impl Loader<PaymentKey> for Reader {
         let viewer = self.viewer()?;
         Ok(payment::Entity::find()
             .filter(payment::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .filter(|p| viewer.is_staff() || p.user_id == viewer.user.id)
@@ -338,10 +338,11 @@ impl Loader<PaymentInvoicesKey> for Reader {
 
     async fn load(&self, keys: &[PaymentInvoicesKey]) -> Result<HashMap<PaymentInvoicesKey, Self::Value>, Self::Error> {
         let viewer = self.viewer()?;
-        let allocations = crate::domain::payments::allocations_of(&self.db, keys.iter().map(|k| k.0).collect()).await?;
+        let allocations =
+            crate::domain::payments::allocations_of(self.db(), keys.iter().map(|k| k.0).collect()).await?;
         let invoices: HashMap<i64, invoice::Model> = invoice::Entity::find()
             .filter(invoice::Column::Id.is_in(allocations.values().flatten().copied()))
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .map(|i| (i.id, i))

@@ -24,7 +24,7 @@ impl Loader<LinkRequestKey> for Reader {
         let viewer = self.viewer()?;
         let rows = link_request::Entity::find()
             .filter(self.one_of(link_request::Column::Id, keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let targets = self.accounts_by_id(rows.iter().filter_map(|r| r.target_account_id).collect()).await?;
         let visible = rows
@@ -34,6 +34,6 @@ impl Loader<LinkRequestKey> for Reader {
                 viewer.link_request_sides(r.main_account_id, target).any()
             })
             .collect();
-        Ok(with_requesters(&self.db, visible).await?.into_iter().map(|r| (LinkRequestKey(r.request.id), r)).collect())
+        Ok(with_requesters(self.db(), visible).await?.into_iter().map(|r| (LinkRequestKey(r.request.id), r)).collect())
     }
 }

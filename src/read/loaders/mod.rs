@@ -37,16 +37,19 @@ pub fn read_viewer(shared: &RequestViewer) -> Option<Arc<Viewer>> {
 /// The per-request reader behind the DataLoader: one database handle and the viewer
 /// whose rights filter every batch.
 pub struct Reader {
-    pub db: DatabaseConnection,
-    /// The hot reads' statements (`db::Reads`), over `db`.
+    /// The hot reads' statements (`db::Reads`), and SeaORM's pool for the others.
     pub reads: crate::db::Reads,
     pub viewer: RequestViewer,
     pub settings: Arc<Settings>,
 }
 
 impl Reader {
+    fn db(&self) -> &DatabaseConnection {
+        self.reads.db()
+    }
+
     fn one_of(&self, column: impl ColumnTrait, ids: impl IntoIterator<Item = i64>) -> Expr {
-        one_of(self.db.get_database_backend(), column, ids)
+        one_of(self.db().get_database_backend(), column, ids)
     }
 
     fn viewer(&self) -> Result<Arc<Viewer>, AppError> {
@@ -188,7 +191,7 @@ impl Reader {
             let condition = condition(parents, cursor);
             async move {
                 let rows = first_rows_per(
-                    &self.db,
+                    self.db(),
                     query.entity,
                     query.parent,
                     query.order,

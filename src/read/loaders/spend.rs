@@ -205,7 +205,7 @@ impl Loader<FamilySpendKey> for Reader {
                 .filter(family())
                 .filter(viewer.accounts_with(Permission::ViewInvoices))
                 .order_by_asc(account::Column::Id)
-                .all(&self.db)
+                .all(self.db())
                 .await?;
             let mut spend = self.spend_where(&viewer, family(), shape).await?;
             let mut families: HashMap<i64, Self::Value> = mains.iter().map(|main| (*main, Vec::new())).collect();
@@ -264,8 +264,8 @@ impl Reader {
                     .add(viewer.accounts_with(Permission::ViewInvoices)),
             )
             .to_owned();
-        let statement = self.db.get_database_backend().build(&select);
-        let rows = SpendRow::find_by_statement(statement).all(&self.db).await?;
+        let statement = self.db().get_database_backend().build(&select);
+        let rows = SpendRow::find_by_statement(statement).all(self.db()).await?;
         buckets_of(rows, shape.granularity())
     }
 }
